@@ -1,0 +1,55 @@
+/*
+ * WordPiece tokenizer with the semantics of Hugging Face's fast BERT tokenizer
+ * (tokenizers: BertNormalizer, BertPreTokenizer, WordPiece, TemplateProcessing),
+ * loaded from a model directory's tokenizer.json (vocab.txt + tokenizer_config.json
+ * as fallback).
+ *
+ * Ids produced are exactly what Sentence Transformers' model.tokenize() gives:
+ * the text is first stripped of leading/trailing whitespace (Python str.strip),
+ * special tokens are added by the template, and the result is truncated to
+ * max_len tokens (special tokens included).
+ */
+#ifndef STC_DATA_TOKENIZER_H
+#define STC_DATA_TOKENIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct stc_tokenizer stc_tokenizer;
+
+/* Loads the tokenizer of a model directory. do_lower_case: -1 keeps the
+ * tokenizer's own setting; 0/1 is Sentence Transformers' do_lower_case from
+ * sentence_bert_config.json (1 lower-cases the text before tokenizing). */
+int stc_tokenizer_load(stc_tokenizer **out, const char *model_dir, int do_lower_case);
+void stc_tokenizer_free(stc_tokenizer *tok);
+
+int stc_tokenizer_vocab_size(const stc_tokenizer *tok);
+int32_t stc_tokenizer_pad_id(const stc_tokenizer *tok);
+int32_t stc_tokenizer_cls_id(const stc_tokenizer *tok);
+int32_t stc_tokenizer_sep_id(const stc_tokenizer *tok);
+
+/* Tokenizes one text of len bytes (need not be NUL-terminated; invalid UTF-8
+ * is replaced by U+FFFD as Python's bytes.decode(errors="replace") does, and
+ * the number of replacements is added to *n_invalid if non-NULL).
+ * Writes at most max_len ids (specials included; max_len >= 2) to ids and,
+ * if non-NULL, token type ids to type_ids. *n_tokens is the count written;
+ * *n_untruncated (if non-NULL) the length before truncation. */
+int stc_tokenizer_encode(const stc_tokenizer *tok, const char *text, size_t len, int max_len,
+                         int32_t *ids, int32_t *type_ids, int *n_tokens, int *n_untruncated,
+                         long *n_invalid);
+
+/* Pair encoding ([CLS] A [SEP] B [SEP], type ids 0.. then 1..), truncated
+ * with the "longest_first" strategy to max_len. */
+int stc_tokenizer_encode_pair(const stc_tokenizer *tok, const char *a, size_t alen,
+                              const char *b, size_t blen, int max_len,
+                              int32_t *ids, int32_t *type_ids, int *n_tokens, long *n_invalid);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,91 @@
+/*
+ * The op API: every numeric kernel the model runs, behind one table of
+ * function pointers per backend (CPU now; CUDA fills the same table later),
+ * so that a test can run an op on two backends in one binary and compare.
+ *
+ * Kernels know nothing of modules, files or MPI: they see pointers and sizes.
+ *
+ * Shapes (llm.c's legend):
+ *   T  tokens of a packed batch (all sequences back to back, no padding)
+ *   B  sequences in the batch; cu_seqlens[B+1] gives each one's token range
+ *   C  channels (hidden size)   H heads   D = C / H head size
+ *   OC output channels          V vocabulary   P positions
+ *
+ * Packed ("varlen") layout: sequence b owns rows cu_seqlens[b] ..
+ * cu_seqlens[b+1]-1 of every [T, *] activation. No compute is spent on
+ * padding, and attention of one sequence never sees another's tokens, which
+ * equals a padded batch with an additive -inf key mask.
+ *
+ * Conventions: outputs first, then saved-for-backward buffers, then inputs,
+ * then dimensions. Forward ops assign (=) their outputs. Backward ops (added
+ * with the training core) accumulate (+=) parameter gradients and assign
+ * activation gradients.
+ */
+#ifndef STC_KERNELS_OPS_H
+#define STC_KERNELS_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    STC_ACT_IDENTITY,
+    STC_ACT_TANH,
+    STC_ACT_RELU,
+    STC_ACT_GELU,     /* erf form, as BERT and torch.nn.GELU() */
+    STC_ACT_SIGMOID
+} stc_activation;
+
+typedef struct stc_ops {
+    const char *name; /* "cpu", "cuda" */
+
+    /* out[T,C] = wte[ids[t]] + wpe[pos[t]] + wtt[type_ids[t]] */
+    void (*embeddings_forward)(float *out, const int32_t *ids, const int32_t *pos,
+                               const int32_t *type_ids, const float *wte, const float *wpe,
+                               const float *wtt, int T, int C);
+
+    /* out[N,C] = LayerNorm(inp) * weight + bias; mean/rstd[N] saved if non-NULL.
+     * out may alias inp. */
+    void (*layernorm_forward)(float *out, float *mean, float *rstd, const float *inp,
+                              const float *weight, const float *bias, int N, int C, float eps);
+
+    /* out[N,OC] = inp[N,C] @ weight[OC,C]^T + bias[OC] (bias may be NULL). */
+    void (*matmul_forward)(float *out, const float *inp, const float *weight, const float *bias,
+                           int N, int C, int OC);
+
+    /* Multi-head self-attention over packed sequences.
+     * out[T,C]: per head h, softmax(q_h k_h^T / sqrt(D)) v_h, heads concatenated.
+     * qkv[T,3C]: q in columns [0,C), k in [C,2C), v in [2C,3C).
+     * att: if non-NULL, the softmax probabilities are saved for backward,
+     *      sequence b's H blocks of [L_b, L_b] at att_offsets (computed by the
+     *      caller as H * sum of L^2 of earlier sequences).
+     * scratch: stc_attention_scratch_floats(max_len) floats. */
+    void (*attention_forward)(float *out, float *att, const float *qkv, const int *cu_seqlens,
+                              int B, int C, int H, float *scratch);
+
+    /* out[n] = act(inp[n]); out may alias inp. */
+    void (*activation_forward)(float *out, const float *inp, size_t n, stc_activation act);
+
+    /* out[n] = a[n] + b[n]; out may alias a or b. */
+    void (*residual_forward)(float *out, const float *a, const float *b, size_t n);
+
+    /* Row-wise L2 normalisation, x / max(||x||, 1e-12) (torch F.normalize).
+     * out[N,C], inp[N,C]; out may alias inp. */
+    void (*l2_normalize_forward)(float *out, const float *inp, int N, int C);
+} stc_ops;
+
+/* Floats of scratch that attention_forward needs for sequences of at most
+ * max_len tokens (one [max_len, max_len] score block per worker thread). */
+size_t stc_attention_scratch_floats(int max_len);
+
+/* The CPU backend (always available; the oracle for every other backend). */
+const stc_ops *stc_ops_cpu(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,37 @@
+/* stc entry point: dispatches subcommands (see launcher/commands.h). */
+#include "launcher/commands.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: stc <command> [options]\n"
+            "\n"
+            "commands:\n"
+            "  encode    embed texts with a Sentence Transformers model into HDF5\n"
+            "  tokenize  print the token ids the model sees, one JSON array per text\n"
+            "\n"
+            "'stc <command> --help' describes a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "encode"))
+        return stc_cmd_encode(argc - 1, argv + 1);
+    if (!strcmp(cmd, "tokenize"))
+        return stc_cmd_tokenize(argc - 1, argv + 1);
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "stc: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return 2;
+}

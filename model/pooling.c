@@ -1,0 +1,122 @@
+/* Sentence Transformers' Pooling module (see pooling.h). */
+#include "model/pooling.h"
+#include "util/error.h"
+#include "util/json.h"
+
+#include <math.h>
+#include <string.h>
+
+int stc_pooling_load(stc_pooling *p, const char *path)
+{
+    cJSON *root;
+    int rc = stc_json_load(path, &root);
+    if (rc)
+        return rc;
+    memset(p, 0, sizeof *p);
+    p->include_prompt = 1;
+    const char *mode = NULL;
+    if ((rc = stc_json_get_int(root, "word_embedding_dimension", path, &p->word_embedding_dimension)) ||
+        (rc = stc_json_get_bool(root, "pooling_mode_cls_token", path, &p->cls)) ||
+        (rc = stc_json_get_bool(root, "pooling_mode_max_tokens", path, &p->max)) ||
+        (rc = stc_json_get_bool(root, "pooling_mode_mean_tokens", path, &p->mean)) ||
+        (rc = stc_json_get_bool(root, "pooling_mode_mean_sqrt_len_tokens", path, &p->mean_sqrt_len)) ||
+        (rc = stc_json_get_bool(root, "pooling_mode_weightedmean_tokens", path, &p->weightedmean)) ||
+        (rc = stc_json_get_bool(root, "pooling_mode_lasttoken", path, &p->lasttoken)) ||
+        (rc = stc_json_get_bool(root, "include_prompt", path, &p->include_prompt)) ||
+        (rc = stc_json_get_string(root, "pooling_mode", path, &mode)))
+        goto out;
+    if (mode) { /* the constructor's string form, when a file carries it */
+        if (!strcmp(mode, "cls")) p->cls = 1;
+        else if (!strcmp(mode, "max")) p->max = 1;
+        else if (!strcmp(mode, "mean")) p->mean = 1;
+        else if (!strcmp(mode, "mean_sqrt_len_tokens")) p->mean_sqrt_len = 1;
+        else if (!strcmp(mode, "weightedmean")) p->weightedmean = 1;
+        else if (!strcmp(mode, "lasttoken")) p->lasttoken = 1;
+        else {
+            rc = stc_errorf(STC_ERR_DATA, "%s: unknown pooling_mode \"%s\"", path, mode);
+            goto out;
+        }
+    }
+    if (p->word_embedding_dimension <= 0) {
+        rc = stc_errorf(STC_ERR_DATA, "%s: word_embedding_dimension must be a positive integer", path);
+        goto out;
+    }
+    if (stc_pooling_dim(p) == 0)
+        rc = stc_errorf(STC_ERR_DATA, "%s: no pooling mode is enabled", path);
+out:
+    cJSON_Delete(root);
+    return rc;
+}
+
+int stc_pooling_dim(const stc_pooling *p)
+{
+    return p->word_embedding_dimension *
+           (p->cls + p->max + p->mean + p->mean_sqrt_len + p->weightedmean + p->lasttoken);
+}
+
+void stc_pooling_forward(const stc_pooling *p, float *out, const float *tok, const int *cu_seqlens,
+                         const int *skip, int B, int C)
+{
+    int dim = stc_pooling_dim(p);
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        int t0 = cu_seqlens[b], L = cu_seqlens[b + 1] - t0;
+        /* Tokens [first, L) are unmasked (Python sets attention_mask[:, :prompt_length] = 0). */
+        int first = (!p->include_prompt && skip) ? skip[b] : 0;
+        if (first > L)
+            first = L;
+        const float *x = tok + (size_t)t0 * C;
+        float *o = out + (size_t)b * dim;
+        int n_unmasked = L - first;
+        if (p->cls) {
+            memcpy(o, x, sizeof(float) * (size_t)C);
+            o += C;
+        }
+        if (p->max) {
+            for (int c = 0; c < C; c++) {
+                /* Masked tokens count as -1e9 in Python, so an all-masked
+                 * text pools to -1e9. */
+                float m = n_unmasked < L ? -1e9f : -INFINITY;
+                for (int i = first; i < L; i++)
+                    m = x[(size_t)i * C + c] > m ? x[(size_t)i * C + c] : m;
+                o[c] = m;
+            }
+            o += C;
+        }
+        if (p->mean || p->mean_sqrt_len) {
+            float denom = n_unmasked > 0 ? (float)n_unmasked : 1e-9f;
+            for (int c = 0; c < C; c++) {
+                float s = 0.0f;
+                for (int i = first; i < L; i++)
+                    s += x[(size_t)i * C + c];
+                if (p->mean)
+                    o[c] = s / denom;
+                if (p->mean_sqrt_len)
+                    o[c + (p->mean ? C : 0)] = s / sqrtf(denom);
+            }
+            o += C * (p->mean + p->mean_sqrt_len);
+        }
+        if (p->weightedmean) {
+            /* Weight of position i (0-based in the padded sequence) is i+1. */
+            float wsum = 0.0f;
+            for (int i = first; i < L; i++)
+                wsum += (float)(i + 1);
+            if (wsum < 1e-9f)
+                wsum = 1e-9f;
+            for (int c = 0; c < C; c++) {
+                float s = 0.0f;
+                for (int i = first; i < L; i++)
+                    s += x[(size_t)i * C + c] * (float)(i + 1);
+                o[c] = s / wsum;
+            }
+            o += C;
+        }
+        if (p->lasttoken) {
+            /* The last unmasked token; Python falls back to the last
+             * position when every token is masked. */
+            int last = L - 1;
+            memcpy(o, x + (size_t)(last < 0 ? 0 : last) * C, sizeof(float) * (size_t)C);
+            o += C;
+        }
+    }
+}

@@ -1,0 +1,1 @@
+stc_add_test(test_util test_util.c)
