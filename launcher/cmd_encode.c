@@ -70,6 +70,14 @@ int stc_cmd_encode(int argc, char **argv)
         rc = stc_errorf(STC_ERR_USAGE, "stc encode: --model, --input and --output are required (see stc encode --help)");
         goto fail;
     }
+    /* Splitting a corpus across ranks comes with the distributed engine;
+     * until then several ranks would each write the whole file. */
+    const char *ws = getenv("OMPI_COMM_WORLD_SIZE");
+    if (ws && atoi(ws) > 1) {
+        rc = stc_errorf(STC_ERR_USAGE, "stc encode: running under mpirun with %s ranks is not supported yet; "
+                        "run it as one process", ws);
+        goto fail;
+    }
     stc_precision prec;
     if ((rc = stc_precision_parse(precision, &prec)))
         goto fail;
@@ -120,6 +128,11 @@ int stc_cmd_encode(int argc, char **argv)
     /* int8/uint8 ranges come from the whole call, so those precisions keep
      * every float embedding until the end; the others stream by chunk. */
     int calibrate = prec == STC_PREC_INT8 || prec == STC_PREC_UINT8;
+    if (calibrate && texts.n == 1) {
+        rc = stc_errorf(STC_ERR_USAGE, "stc encode: %s quantisation ranges cannot be computed from a single embedding "
+                        "(as in Sentence Transformers)", precision);
+        goto free_enc;
+    }
     size_t chunk_rows = calibrate ? texts.n : ENCODE_CHUNK;
     float *emb = stc_malloc(sizeof(float) * chunk_rows * (size_t)dim, "embeddings");
     void *qbuf = stc_malloc(stc_precision_elem_size(prec) * chunk_rows * (size_t)cols, "quantised embeddings");

@@ -23,13 +23,9 @@ const char *stc_precision_name(stc_precision p) { return prec_names[p]; }
 
 int stc_precision_columns(stc_precision p, int dim, int *cols)
 {
-    if (p == STC_PREC_BINARY || p == STC_PREC_UBINARY) {
-        if (dim % 8 != 0)
-            return stc_errorf(STC_ERR_USAGE, "precision %s needs a dimension divisible by 8 (got %d)", prec_names[p], dim);
-        *cols = dim / 8;
-    } else {
-        *cols = dim;
-    }
+    /* Sign bits are packed per row, the last byte zero-padded
+     * (np.packbits(x > 0, axis=-1)). */
+    *cols = (p == STC_PREC_BINARY || p == STC_PREC_UBINARY) ? (dim + 7) / 8 : dim;
     return 0;
 }
 
@@ -107,11 +103,12 @@ uint16_t stc_f32_to_f16(float f)
     return (uint16_t)(sign | h);
 }
 
-/* numpy's float -> int cast truncates toward zero; NaN (a constant column,
- * 0/0) has no defined value there, so we pick 0. */
-static long trunc_cast(float v)
+/* The bucket of v: floor, clipped to [0, 255] (NaN cannot occur: a
+ * constant column gets step 1). */
+static int bucket(float v)
 {
-    return isnan(v) ? 0 : (long)v;
+    float f = floorf(v);
+    return f < 0.0f ? 0 : (f > 255.0f ? 255 : (int)f);
 }
 
 void stc_quantize(stc_precision p, const stc_quant_ranges *ranges, const float *emb, size_t n, int dim, void *out)
@@ -128,28 +125,36 @@ void stc_quantize(stc_precision p, const stc_quant_ranges *ranges, const float *
     }
     case STC_PREC_INT8:
     case STC_PREC_UINT8: {
-        /* starts = min; steps = (max - min) / 255, all in float32 as numpy. */
+        /* starts = min; steps = (max - min) / 255 (1 where that is 0), all in
+         * float32 as numpy; value = clip(floor((x - start) / step), 0, 255),
+         * minus 128 for int8 (sentence-transformers 6.x; 5.x truncated
+         * (x - start) / step - 128 toward zero instead). */
         for (size_t i = 0; i < n; i++) {
             for (int c = 0; c < dim; c++) {
                 float start = ranges->min[c];
                 float step = (ranges->max[c] - ranges->min[c]) / 255.0f;
-                float q = (emb[i * (size_t)dim + c] - start) / step;
+                if (step == 0.0f)
+                    step = 1.0f;
+                int q = bucket((emb[i * (size_t)dim + c] - start) / step);
                 if (p == STC_PREC_UINT8)
-                    ((uint8_t *)out)[i * (size_t)dim + c] = (uint8_t)trunc_cast(q);
+                    ((uint8_t *)out)[i * (size_t)dim + c] = (uint8_t)q;
                 else
-                    ((int8_t *)out)[i * (size_t)dim + c] = (int8_t)trunc_cast(q - 128.0f);
+                    ((int8_t *)out)[i * (size_t)dim + c] = (int8_t)(q - 128);
             }
         }
         return;
     }
     case STC_PREC_BINARY:
     case STC_PREC_UBINARY: {
-        int cols = dim / 8;
+        int cols = (dim + 7) / 8;
         for (size_t i = 0; i < n; i++) {
+            const float *x = emb + i * (size_t)dim;
             for (int k = 0; k < cols; k++) {
                 unsigned byte = 0;
-                for (int bit = 0; bit < 8; bit++)
-                    byte = (byte << 1) | (emb[i * (size_t)dim + (size_t)k * 8 + bit] > 0.0f);
+                for (int bit = 0; bit < 8; bit++) {
+                    int c = k * 8 + bit;
+                    byte = (byte << 1) | (c < dim && x[c] > 0.0f);
+                }
                 if (p == STC_PREC_UBINARY)
                     ((uint8_t *)out)[i * (size_t)cols + k] = (uint8_t)byte;
                 else

@@ -1,8 +1,8 @@
 /*
  * Embedding quantisation with Sentence Transformers' rules
- * (quantization.py::quantize_embeddings): int8/uint8 from per-column ranges
- * over the whole call (truncation, not rounding), binary/ubinary by packing
- * sign bits MSB first, and float16 by round-to-nearest-even.
+ * (quantization.py::quantize_embeddings, 6.x): int8/uint8 buckets from
+ * per-column ranges over the whole call (floor, clipped), binary/ubinary by
+ * packing sign bits MSB first per row, and float16 by round-to-nearest-even.
  */
 #ifndef STC_MODEL_QUANTIZE_H
 #define STC_MODEL_QUANTIZE_H
@@ -27,8 +27,8 @@ typedef enum {
 int stc_precision_parse(const char *s, stc_precision *out);
 const char *stc_precision_name(stc_precision p);
 
-/* Columns of the quantised output for dim float columns (dim/8 for the
- * binary kinds, which need dim % 8 == 0). */
+/* Columns of the quantised output for dim float columns (ceil(dim/8) for
+ * the binary kinds). */
 int stc_precision_columns(stc_precision p, int dim, int *cols);
 
 /* Bytes per output element. */

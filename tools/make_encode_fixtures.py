@@ -441,6 +441,20 @@ def int8_trunc_variant(ref):
     return ((ref - starts) / steps - 128).astype(np.int8)
 
 
+def quant_margin(ref, precision):
+    """How close the reference floats come to a quantization boundary (a C
+    implementation differing by rounding noise may flip those values)."""
+    if precision.endswith("binary"):
+        return f"smallest |x| = {np.abs(ref).min():.3g}"
+    starts = ref.min(axis=0)
+    steps = (ref.max(axis=0) - starts) / 255
+    q = (ref - starts) / steps
+    frac = np.abs(q - np.round(q))
+    inner = frac[(q > 0.5) & (q < 254.5)]
+    return (f"smallest distance of (x-start)/step to an integer = {inner.min():.3g} "
+            f"(bucket units; {int((inner < 1e-3).sum())} values within 1e-3)")
+
+
 def activations(model, text):
     """Layer-by-layer outputs of one text through tiny-bert."""
     tm = model[0]
@@ -491,6 +505,7 @@ def main(argv=None):
     import sentence_transformers
     transformers.logging.set_verbosity_error()
 
+    sys.dont_write_bytecode = True  # no tools/__pycache__ in the work tree
     sys.path.insert(0, os.path.join(REPO, "tools"))
     import wordnet_sentences
     wordnet_texts = wordnet_sentences.read_glosses()[::7]
@@ -523,6 +538,7 @@ def main(argv=None):
                                   "torch": torch.__version__,
                                   "transformers": transformers.__version__}})]
     int8_notes = []
+    margin_notes = []
     for c in all_cases():
         model = models[c["model"]]
         emb, counts, ref, base = run_case(model, c)
@@ -545,12 +561,18 @@ def main(argv=None):
         order = ["name", "model", "pooling", "prompt", "prompt_name", "normalize", "truncate_dim",
                  "precision", "max_seq_length", "batch_size", "texts", "token_counts",
                  "embeddings"]
+        if c["precision"] != "float32":
+            # The float32 embeddings before quantization, so a test can check
+            # the quantizer exactly, apart from the model's rounding noise.
+            rec["embeddings_float32"] = to_list(ref, "float32")
+            order.append("embeddings_float32")
+            margin_notes.append(f"{c['name']}: {quant_margin(ref, c['precision'])}")
         lines.append(json.dumps({k: rec[k] for k in order}, ensure_ascii=False))
         print(f"{c['name']:48s} shape={tuple(emb.shape)} dtype={emb.dtype} "
               f"max_tokens={max(counts)}")
     with open(os.path.join(args.out, "cases.jsonl"), "w", encoding="utf-8") as fh:
         fh.write("\n".join(lines) + "\n")
-    for note in int8_notes:
+    for note in int8_notes + margin_notes:
         print(note)
 
     act = activations(models["tiny-bert"], "The quick brown fox!")

@@ -1,0 +1,51 @@
+/*
+ * The communicator: who this rank is (world size, rank, local rank on its
+ * node) and the collectives training and encoding need. This first version
+ * has the MPI transport for CPU buffers; NCCL for device buffers joins it
+ * behind the same calls (DESIGN.md, dist/).
+ *
+ * Launched without mpirun, a process is a world of one: MPI is still
+ * initialised (Open MPI's singleton mode), so every code path is the same.
+ */
+#ifndef STC_DIST_COMM_H
+#define STC_DIST_COMM_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    int rank;        /* in MPI_COMM_WORLD */
+    int world;       /* ranks in MPI_COMM_WORLD */
+    int local_rank;  /* among the ranks on this node (device binding) */
+    int local_world; /* ranks on this node */
+    void *local_comm; /* MPI_Comm of this node's ranks (opaque here) */
+} stc_comm;
+
+/* Initialises MPI (if not yet) and fills c. */
+int stc_comm_init(stc_comm *c, int *argc, char ***argv);
+/* Frees the node communicator and finalises MPI. */
+int stc_comm_finalize(stc_comm *c);
+
+/* In-place sums across all ranks (identical order on every rank, so every
+ * rank gets bit-identical results). */
+int stc_comm_allreduce_sum_f32(const stc_comm *c, float *buf, size_t n);
+int stc_comm_allreduce_sum_f64(const stc_comm *c, double *buf, size_t n);
+
+/* out[world * n] = every rank's in[n], in rank order. */
+int stc_comm_allgather_f32(const stc_comm *c, float *out, const float *in, size_t n);
+
+int stc_comm_broadcast(const stc_comm *c, void *buf, size_t bytes, int root);
+int stc_comm_barrier(const stc_comm *c);
+
+/* Ends every rank with exit code `code` (MPI_Abort); used by the entry point
+ * only, after printing the reason. */
+void stc_comm_abort(int code);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

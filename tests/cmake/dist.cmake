@@ -1,0 +1,9 @@
+# Collectives under mpirun with CPU ranks (Open MPI, oversubscribed on a
+# small machine, one OpenMP thread per rank).
+add_executable(test_dist test_dist.c)
+target_link_libraries(test_dist PRIVATE stc_core)
+set(STC_MPIRUN ${MPIEXEC_EXECUTABLE} --oversubscribe --allow-run-as-root)
+foreach(np 1 2 3)
+  add_test(NAME test_dist_np${np} COMMAND ${STC_MPIRUN} -np ${np} -x OMP_NUM_THREADS=1 $<TARGET_FILE:test_dist> ${np})
+  set_tests_properties(test_dist_np${np} PROPERTIES TIMEOUT 120 RESOURCE_LOCK mpi ENVIRONMENT "OMP_NUM_THREADS=1")
+endforeach()

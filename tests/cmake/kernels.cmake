@@ -1,0 +1,1 @@
+stc_add_test(test_kernels_cpu test_kernels_cpu.c)
