@@ -120,3 +120,72 @@ void stc_pooling_forward(const stc_pooling *p, float *out, const float *tok, con
         }
     }
 }
+
+void stc_pooling_backward(const stc_pooling *p, float *d_tok, const float *d_out, const float *tok,
+                          const int *cu_seqlens, const int *skip, int B, int C)
+{
+    int dim = stc_pooling_dim(p);
+    memset(d_tok, 0, sizeof(float) * (size_t)cu_seqlens[B] * (size_t)C);
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        int t0 = cu_seqlens[b], L = cu_seqlens[b + 1] - t0;
+        int first = (!p->include_prompt && skip) ? skip[b] : 0;
+        if (first > L)
+            first = L;
+        const float *x = tok + (size_t)t0 * C;
+        float *dx = d_tok + (size_t)t0 * C;
+        const float *g = d_out + (size_t)b * dim;
+        int n_unmasked = L - first;
+        if (p->cls) {
+            if (L > 0)
+                for (int c = 0; c < C; c++)
+                    dx[c] += g[c];
+            g += C;
+        }
+        if (p->max) {
+            for (int c = 0; c < C; c++) {
+                int arg = -1;
+                float m = -INFINITY;
+                for (int i = first; i < L; i++)
+                    if (x[(size_t)i * C + c] > m) {
+                        m = x[(size_t)i * C + c];
+                        arg = i;
+                    }
+                /* A masked -1e9 winning (all tokens masked) has no token. */
+                if (arg >= 0 && !(n_unmasked < L && m < -1e9f))
+                    dx[(size_t)arg * C + c] += g[c];
+            }
+            g += C;
+        }
+        if (p->mean || p->mean_sqrt_len) {
+            float denom = n_unmasked > 0 ? (float)n_unmasked : 1e-9f;
+            for (int c = 0; c < C; c++) {
+                float s = 0.0f;
+                if (p->mean)
+                    s += g[c] / denom;
+                if (p->mean_sqrt_len)
+                    s += g[c + (p->mean ? C : 0)] / sqrtf(denom);
+                for (int i = first; i < L; i++)
+                    dx[(size_t)i * C + c] += s;
+            }
+            g += C * (p->mean + p->mean_sqrt_len);
+        }
+        if (p->weightedmean) {
+            float wsum = 0.0f;
+            for (int i = first; i < L; i++)
+                wsum += (float)(i + 1);
+            if (wsum < 1e-9f)
+                wsum = 1e-9f;
+            for (int i = first; i < L; i++)
+                for (int c = 0; c < C; c++)
+                    dx[(size_t)i * C + c] += g[c] * (float)(i + 1) / wsum;
+            g += C;
+        }
+        if (p->lasttoken) {
+            if (L > 0)
+                for (int c = 0; c < C; c++)
+                    dx[(size_t)(L - 1) * C + c] += g[c];
+            g += C;
+        }
+    }
+}

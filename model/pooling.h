@@ -29,6 +29,13 @@ int stc_pooling_dim(const stc_pooling *p);
 void stc_pooling_forward(const stc_pooling *p, float *out, const float *tok, const int *cu_seqlens,
                          const int *skip, int B, int C);
 
+/* Backward of stc_pooling_forward: d_tok[T, C] (ASSIGNED; tokens no mode
+ * reads get 0) from d_out[B, dim]. tok is the forward's input (max pooling
+ * routes each channel's gradient to the token that held the maximum, the
+ * first one on ties). */
+void stc_pooling_backward(const stc_pooling *p, float *d_tok, const float *d_out, const float *tok,
+                          const int *cu_seqlens, const int *skip, int B, int C);
+
 #ifdef __cplusplus
 }
 #endif

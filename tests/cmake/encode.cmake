@@ -6,3 +6,4 @@ set_tests_properties(test_encode_parity_minilm PROPERTIES TIMEOUT 600 SKIP_RETUR
 add_test(NAME test_cli COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_cli.sh $<TARGET_FILE:stc>
          WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR})
 set_tests_properties(test_cli PROPERTIES TIMEOUT 300 ENVIRONMENT "OMP_NUM_THREADS=1;OPENBLAS_NUM_THREADS=1")
+stc_add_test(test_pooling test_pooling.c)
