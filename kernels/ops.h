@@ -17,9 +17,22 @@
  * equals a padded batch with an additive -inf key mask.
  *
  * Conventions: outputs first, then saved-for-backward buffers, then inputs,
- * then dimensions. Forward ops assign (=) their outputs. Backward ops (added
- * with the training core) accumulate (+=) parameter gradients and assign
- * activation gradients.
+ * then dimensions. A gradient carries its tensor's name with a `d` prefix.
+ *
+ * The accumulation contract (every backend, every op):
+ *   - forward ops ASSIGN (=) their outputs;
+ *   - backward ops ACCUMULATE (+=) into PARAMETER gradients (dwte, dweight,
+ *     dbias, ...), so micro-batches, gradient accumulation and GradCache's
+ *     second pass add up in one gradient slab that the trainer zeroes once
+ *     per optimizer step;
+ *   - backward ops ASSIGN (=) ACTIVATION gradients (dinp, dqkv): the caller
+ *     adds a residual stream's two branches itself (residual_forward).
+ *   - parameter-gradient pointers may be NULL (a frozen parameter): that
+ *     gradient is then skipped; activation-gradient pointers may be NULL
+ *     only where an op says so.
+ *   - results are deterministic and bit-identical for any OpenMP thread
+ *     count: reductions that feed gradients use no atomics and a partition
+ *     of the work that does not depend on the number of threads.
  */
 #ifndef STC_KERNELS_OPS_H
 #define STC_KERNELS_OPS_H
@@ -75,11 +88,60 @@ typedef struct stc_ops {
     /* Row-wise L2 normalisation, x / max(||x||, 1e-12) (torch F.normalize).
      * out[N,C], inp[N,C]; out may alias inp. */
     void (*l2_normalize_forward)(float *out, const float *inp, int N, int C);
+
+    /* ---- Backward passes (contract at the top of this file) ---- */
+
+    /* dwte[V,C] += sum over t with ids[t] = v of dout[t]; likewise
+     * dwpe[P,C] (by pos) and dwtt[types,C] (by type_ids). dout[T,C].
+     * Tokens are summed in order 0..T-1 for every element. */
+    void (*embeddings_backward)(float *dwte, float *dwpe, float *dwtt, const float *dout,
+                                const int32_t *ids, const int32_t *pos, const int32_t *type_ids,
+                                int T, int C);
+
+    /* From dout[N,C] of layernorm_forward: dinp[N,C] = (assigned),
+     * dweight[C] +=, dbias[C] +=. mean/rstd[N] are the values forward saved;
+     * inp is forward's input (so forward must not have run in place on it).
+     * dinp may alias dout. */
+    void (*layernorm_backward)(float *dinp, float *dweight, float *dbias, const float *dout,
+                               const float *inp, const float *weight, const float *mean,
+                               const float *rstd, int N, int C);
+
+    /* From dout[N,OC] of matmul_forward: dinp[N,C] = dout @ weight (assigned;
+     * may be NULL when the input needs no gradient), dweight[OC,C] +=
+     * dout^T @ inp, dbias[OC] += column sums of dout. No aliasing. */
+    void (*matmul_backward)(float *dinp, float *dweight, float *dbias, const float *dout,
+                            const float *inp, const float *weight, int N, int C, int OC);
+
+    /* From dout[T,C] of attention_forward: dqkv[T,3C] (assigned; q, k, v
+     * columns as qkv). att holds the softmax probabilities forward saved
+     * (layout as attention_forward's att); qkv is forward's input.
+     * scratch: stc_attention_backward_scratch_floats(max_len) floats. */
+    void (*attention_backward)(float *dqkv, const float *dout, const float *qkv, const float *att,
+                               const int *cu_seqlens, int B, int C, int H, float *scratch);
+
+    /* dinp[n] = dout[n] * act'(inp[n]) (assigned; dinp may alias dout).
+     * inp is forward's input. GELU: 0.5 (1 + erf(x/sqrt 2)) + x phi(x);
+     * ReLU'(0) = 0 as torch. */
+    void (*activation_backward)(float *dinp, const float *dout, const float *inp, size_t n,
+                                stc_activation act);
+
+    /* From dout[N,C] of l2_normalize_forward: dinp[N,C] (assigned; may alias
+     * dout), torch semantics: where ||x|| >= 1e-12, (dout - y (y . dout)) /
+     * ||x|| with y = x / ||x||; elsewhere dout / 1e-12 (the clamp's branch). */
+    void (*l2_normalize_backward)(float *dinp, const float *dout, const float *inp, int N, int C);
 } stc_ops;
 
 /* Floats of scratch that attention_forward needs for sequences of at most
- * max_len tokens (one [max_len, max_len] score block per worker thread). */
+ * max_len tokens (one [max_len, max_len] score block per worker thread).
+ * Sized with omp_get_max_threads(): call it under the thread count the op
+ * will run with. */
 size_t stc_attention_scratch_floats(int max_len);
+
+/* Floats of scratch that attention_backward needs for sequences of at most
+ * max_len tokens (one [max_len, max_len] dP block per worker thread; same
+ * thread-count rule). Never more than stc_attention_scratch_floats(max_len),
+ * so one buffer serves both passes. */
+size_t stc_attention_backward_scratch_floats(int max_len);
 
 /* The CPU backend (always available; the oracle for every other backend). */
 const stc_ops *stc_ops_cpu(void);

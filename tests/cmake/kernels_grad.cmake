@@ -1,0 +1,1 @@
+stc_add_test(test_kernels_grad test_kernels_grad.c)
