@@ -1,1 +1,2 @@
 stc_add_test(test_kernels_grad test_kernels_grad.c)
+stc_add_test(test_bert_train test_bert_train.c)
