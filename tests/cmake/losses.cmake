@@ -1,0 +1,1 @@
+stc_add_test(test_losses test_losses.c)

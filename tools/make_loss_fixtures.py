@@ -1,0 +1,260 @@
+#!/usr/bin/env python3
+"""Generate the Python-reference fixtures for stc's loss parity test.
+
+Dev-only: needs /work/venv (torch, sentence-transformers); the C test
+(tests/test_losses.c) only reads what this writes:
+
+  tests/fixtures/losses/cases.json
+      {"meta": {versions}, "cases": [case, ...]}, one case per loss setting:
+      {"name", "loss": <the loss object as stc's training config writes it>,
+       "B", "D", "columns": [[B*D floats], ...] (dataset column order),
+       "labels": null | {"ndim", "cols", "width", "values": [...]},
+       "value": loss, "grads": [[B*D floats], ...] d(loss)/d(column)}
+
+Every loss is the real sentence_transformers class, constructed around a
+stand-in model whose forward returns the given embeddings (requires_grad,
+float64), called through its own forward() (so MatryoshkaLoss's forward
+decorator, label slicing and re-normalisation run as in training) or, for
+CachedMultipleNegativesRankingLoss, through calculate_loss() on mini-batch
+chunks (its loss-on-embeddings step). The gradients come from autograd.
+
+Inputs are random float32 values stored as float64, so the C test can feed
+the same numbers to its float32 and float64 paths.
+
+Deterministic (seeded numpy, CPU float64, one thread).
+
+Usage: /work/venv/bin/python tools/make_loss_fixtures.py [--out tests/fixtures/losses]
+"""
+
+import argparse
+import json
+import os
+import warnings
+
+import numpy as np
+import torch
+from torch import nn
+
+import sentence_transformers
+from sentence_transformers.sentence_transformer import losses as L
+from sentence_transformers.sentence_transformer.losses.contrastive import SiameseDistanceMetric
+from sentence_transformers.sentence_transformer.losses.triplet import TripletDistanceMetric
+from sentence_transformers import util
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_OUT = os.path.join(REPO, "tests", "fixtures", "losses")
+
+
+class StandIn(nn.Sequential):
+    """A 'SentenceTransformer' whose forward returns preset embeddings:
+    features {"col": c} -> {"sentence_embedding": emb[c]}."""
+
+    def __init__(self, embeddings):
+        super().__init__(nn.Identity())
+        self.embeddings = embeddings
+
+    def forward(self, features, **kwargs):
+        return {"sentence_embedding": self.embeddings[features["col"]]}
+
+    def get_embedding_dimension(self):
+        return self.embeddings[0].shape[1]
+
+    def _get_untruncated_embedding_dimension(self):
+        return self.embeddings[0].shape[1]
+
+
+def rand_cols(rng, n_cols, B, D, scale=1.0):
+    return [(rng.standard_normal((B, D)) * scale).astype(np.float32).astype(np.float64) for _ in range(n_cols)]
+
+
+def run_case(name, loss_json, make_loss, cols, labels=None, cached_chunk=None):
+    """Evaluates the loss on cols (list of [B, D] arrays) and records it."""
+    embs = [torch.tensor(c, dtype=torch.float64, requires_grad=True) for c in cols]
+    model = StandIn(embs)
+    loss_mod = make_loss(model)
+    lab_t = None
+    if labels is not None:
+        # float32 values: the dataset's labels are float32, and
+        # CosineSimilarityLoss/ContrastiveLoss call labels.float() anyway
+        labels = np.asarray(labels, dtype=np.float32).astype(np.float64)
+        lab_t = torch.tensor(labels, dtype=torch.float64)
+    features = [{"col": i} for i in range(len(cols))]
+    if cached_chunk is not None:
+        reps = [[e[b : b + cached_chunk] for b in range(0, e.shape[0], cached_chunk)] for e in embs]
+        value = loss_mod.calculate_loss(reps, lab_t, with_backward=False)
+    else:
+        value = loss_mod(features, lab_t)
+    value.backward()
+    grads = [(e.grad if e.grad is not None else torch.zeros_like(e)).detach().numpy() for e in embs]
+    B, D = cols[0].shape
+    case = {
+        "name": name,
+        "loss": loss_json,
+        "B": B,
+        "D": D,
+        "columns": [c.reshape(-1).tolist() for c in cols],
+        "labels": None,
+        "value": float(value.detach()),
+        "grads": [g.reshape(-1).tolist() for g in grads],
+    }
+    if labels is not None:
+        arr = np.asarray(labels, dtype=np.float64)
+        case["labels"] = {
+            "ndim": arr.ndim,
+            "cols": arr.shape[1] if arr.ndim == 3 else 0,
+            "width": arr.shape[-1] if arr.ndim >= 2 else 0,
+            "values": arr.reshape(-1).tolist(),
+        }
+    return case
+
+
+def build_cases():
+    rng = np.random.default_rng(20240611)
+    cases = []
+    add = cases.append
+
+    # ---- MultipleNegativesRankingLoss and relatives
+    add(run_case("mnrl_pairs", {"type": "MultipleNegativesRankingLoss"},
+                 lambda m: L.MultipleNegativesRankingLoss(m), rand_cols(rng, 2, 5, 8)))
+    add(run_case("mnrl_two_hard_negatives", {"type": "MultipleNegativesRankingLoss", "scale": 20.0},
+                 lambda m: L.MultipleNegativesRankingLoss(m), rand_cols(rng, 4, 6, 7)))
+    add(run_case("mnrl_dot", {"type": "MultipleNegativesRankingLoss", "scale": 1.0, "similarity_fct": "dot_score"},
+                 lambda m: L.MultipleNegativesRankingLoss(m, scale=1.0, similarity_fct=util.dot_score),
+                 rand_cols(rng, 3, 4, 9, scale=0.7)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        add(run_case("mnrl_symmetric", {"type": "MultipleNegativesSymmetricRankingLoss"},
+                     lambda m: L.MultipleNegativesSymmetricRankingLoss(m), rand_cols(rng, 3, 5, 6)))
+    add(run_case("mnrl_gte_joint",
+                 {"type": "MultipleNegativesRankingLoss",
+                  "directions": ["query_to_doc", "query_to_query", "doc_to_query", "doc_to_doc"],
+                  "partition_mode": "joint"},
+                 lambda m: L.MultipleNegativesRankingLoss(
+                     m, directions=("query_to_doc", "query_to_query", "doc_to_query", "doc_to_doc"),
+                     partition_mode="joint"),
+                 rand_cols(rng, 3, 5, 6)))
+    for mode, strength in (("hard_negatives", 5.0), ("in_batch_negatives", 9.0), ("all_negatives", 3.0)):
+        add(run_case(f"mnrl_hardness_{mode}",
+                     {"type": "MultipleNegativesRankingLoss", "hardness_mode": mode, "hardness_strength": strength},
+                     lambda m, mode=mode, strength=strength: L.MultipleNegativesRankingLoss(
+                         m, hardness_mode=mode, hardness_strength=strength),
+                     rand_cols(rng, 3, 4, 5)))
+    zero = rand_cols(rng, 3, 4, 6)
+    zero[0][2, :] = 0.0  # an all-zero anchor: F.normalize's eps clamp, gradient dy / 1e-12
+    add(run_case("mnrl_zero_anchor", {"type": "MultipleNegativesRankingLoss"},
+                 lambda m: L.MultipleNegativesRankingLoss(m), zero))
+    add(run_case("cached_mnrl_chunks_of_2",
+                 {"type": "CachedMultipleNegativesRankingLoss", "mini_batch_size": 2},
+                 lambda m: L.CachedMultipleNegativesRankingLoss(m, mini_batch_size=2),
+                 rand_cols(rng, 3, 7, 5), cached_chunk=2))
+
+    # ---- CoSENT / AnglE
+    ties = [0.0, 1.0, 0.5, 1.0, 0.0, 0.25]
+    add(run_case("cosent_ties", {"type": "CoSENTLoss"}, lambda m: L.CoSENTLoss(m), rand_cols(rng, 2, 6, 7), ties))
+    add(run_case("cosent_dot", {"type": "CoSENTLoss", "scale": 2.0, "similarity_fct": "pairwise_dot_score"},
+                 lambda m: L.CoSENTLoss(m, scale=2.0, similarity_fct=util.pairwise_dot_score),
+                 rand_cols(rng, 2, 5, 4, scale=0.5), [0.1, 0.9, 0.4, 0.4, 0.7]))
+    add(run_case("angle_odd_dim", {"type": "AnglELoss"}, lambda m: L.AnglELoss(m), rand_cols(rng, 2, 5, 7),
+                 [1.0, 0.0, 0.6, 0.3, 0.6]))
+    add(run_case("angle_triplets_labels", {"type": "AnglELoss"}, lambda m: L.AnglELoss(m), rand_cols(rng, 3, 4, 6),
+                 [0.9, 0.7, 1.0, 0.8]))
+    add(run_case("angle_triplets_no_labels", {"type": "AnglELoss", "scale": 10.0},
+                 lambda m: L.AnglELoss(m, scale=10.0), rand_cols(rng, 4, 3, 8)))
+
+    # ---- CosineSimilarityLoss, MSELoss
+    add(run_case("cosine_similarity", {"type": "CosineSimilarityLoss"}, lambda m: L.CosineSimilarityLoss(m),
+                 rand_cols(rng, 2, 5, 6), [0.2, -0.1, 0.9, 0.5, 0.0]))
+    tiny = rand_cols(rng, 2, 4, 5)
+    tiny[0][1, :] *= 1e-10  # norm below torch.cosine_similarity's eps (1e-8)
+    tiny[1][3, :] = 0.0     # a zero row
+    add(run_case("cosine_similarity_tiny_rows", {"type": "CosineSimilarityLoss"}, lambda m: L.CosineSimilarityLoss(m),
+                 tiny, [0.5, 0.3, -0.2, 0.7]))
+    add(run_case("contrastive_cosine_tiny_rows", {"type": "ContrastiveLoss"}, lambda m: L.ContrastiveLoss(m),
+                 [c.copy() for c in tiny], [1.0, 1.0, 0.0, 1.0]))
+    teacher = rng.standard_normal((4, 6)).astype(np.float32).astype(np.float64)
+    add(run_case("mse_two_columns", {"type": "MSELoss"}, lambda m: L.MSELoss(m), rand_cols(rng, 2, 4, 6), teacher))
+    teacher3 = rng.standard_normal((3, 2, 5)).astype(np.float32).astype(np.float64)
+    add(run_case("mse_per_column_teacher", {"type": "MSELoss"}, lambda m: L.MSELoss(m), rand_cols(rng, 2, 3, 5),
+                 teacher3))
+
+    # ---- TripletLoss (6.3: real distances, as stc decided)
+    add(run_case("triplet_euclidean", {"type": "TripletLoss", "triplet_margin": 1.0},
+                 lambda m: L.TripletLoss(m, triplet_margin=1.0), rand_cols(rng, 3, 7, 5)))
+    add(run_case("triplet_default_margin", {"type": "TripletLoss"}, lambda m: L.TripletLoss(m),
+                 rand_cols(rng, 3, 4, 6)))
+    add(run_case("triplet_manhattan",
+                 {"type": "TripletLoss", "distance_metric": "TripletDistanceMetric.MANHATTAN", "triplet_margin": 2.0},
+                 lambda m: L.TripletLoss(m, distance_metric=TripletDistanceMetric.MANHATTAN, triplet_margin=2.0),
+                 rand_cols(rng, 3, 6, 4)))
+    add(run_case("triplet_cosine",
+                 {"type": "TripletLoss", "distance_metric": "TripletDistanceMetric.COSINE", "triplet_margin": 0.3},
+                 lambda m: L.TripletLoss(m, distance_metric=TripletDistanceMetric.COSINE, triplet_margin=0.3),
+                 rand_cols(rng, 3, 7, 6)))
+
+    # ---- ContrastiveLoss, OnlineContrastiveLoss
+    y = [1.0, 0.0, 1.0, 0.0, 0.0, 1.0]
+    add(run_case("contrastive_cosine", {"type": "ContrastiveLoss", "margin": 1.0},
+                 lambda m: L.ContrastiveLoss(m, margin=1.0), rand_cols(rng, 2, 6, 5), y))
+    add(run_case("contrastive_euclidean_sum",
+                 {"type": "ContrastiveLoss", "distance_metric": "SiameseDistanceMetric.EUCLIDEAN", "margin": 4.0,
+                  "size_average": False},
+                 lambda m: L.ContrastiveLoss(m, distance_metric=SiameseDistanceMetric.EUCLIDEAN, margin=4.0,
+                                             size_average=False),
+                 rand_cols(rng, 2, 6, 5), y))
+    add(run_case("contrastive_manhattan",
+                 {"type": "ContrastiveLoss", "distance_metric": "SiameseDistanceMetric.MANHATTAN", "margin": 6.0},
+                 lambda m: L.ContrastiveLoss(m, distance_metric=SiameseDistanceMetric.MANHATTAN, margin=6.0),
+                 rand_cols(rng, 2, 6, 5), y))
+    add(run_case("online_contrastive", {"type": "OnlineContrastiveLoss", "margin": 1.2},
+                 lambda m: L.OnlineContrastiveLoss(m, margin=1.2), rand_cols(rng, 2, 7, 5),
+                 [1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0]))
+    add(run_case("online_contrastive_euclidean",
+                 {"type": "OnlineContrastiveLoss", "distance_metric": "SiameseDistanceMetric.EUCLIDEAN",
+                  "margin": 3.5},
+                 lambda m: L.OnlineContrastiveLoss(m, distance_metric=SiameseDistanceMetric.EUCLIDEAN, margin=3.5),
+                 rand_cols(rng, 2, 6, 5), [1.0, 0.0, 1.0, 1.0, 0.0, 0.0]))
+
+    # ---- MatryoshkaLoss (dims given unsorted: Python sorts them descending with their weights)
+    add(run_case("matryoshka_mnrl",
+                 {"type": "MatryoshkaLoss", "loss": {"type": "MultipleNegativesRankingLoss"},
+                  "matryoshka_dims": [4, 8, 2], "matryoshka_weights": [0.5, 1.0, 0.25]},
+                 lambda m: L.MatryoshkaLoss(m, L.MultipleNegativesRankingLoss(m), [4, 8, 2], [0.5, 1.0, 0.25]),
+                 rand_cols(rng, 3, 5, 8)))
+    add(run_case("matryoshka_cosent",
+                 {"type": "MatryoshkaLoss", "loss": {"type": "CoSENTLoss"}, "matryoshka_dims": [9, 5, 3]},
+                 lambda m: L.MatryoshkaLoss(m, L.CoSENTLoss(m), [9, 5, 3]),
+                 rand_cols(rng, 2, 6, 9), [0.3, 0.8, 0.3, 0.1, 0.95, 0.5]))
+    add(run_case("matryoshka_mse_sliced_teacher",
+                 {"type": "MatryoshkaLoss", "loss": {"type": "MSELoss"}, "matryoshka_dims": [6, 3],
+                  "matryoshka_weights": [1.0, 2.0]},
+                 lambda m: L.MatryoshkaLoss(m, L.MSELoss(m), [6, 3], [1.0, 2.0]),
+                 rand_cols(rng, 1, 4, 6), rng.standard_normal((4, 6)).astype(np.float32).astype(np.float64)))
+    return cases
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", default=DEFAULT_OUT)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    torch.set_default_dtype(torch.float64)
+    cases = build_cases()
+    os.makedirs(args.out, exist_ok=True)
+    doc = {
+        "meta": {
+            "generator": "tools/make_loss_fixtures.py",
+            "sentence_transformers": sentence_transformers.__version__,
+            "torch": torch.__version__,
+            "dtype": "float64",
+        },
+        "cases": cases,
+    }
+    path = os.path.join(args.out, "cases.json")
+    with open(path, "w") as f:
+        json.dump(doc, f, indent=None, separators=(",", ":"))
+        f.write("\n")
+    print(f"wrote {len(cases)} cases to {path} ({os.path.getsize(path)} bytes)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,931 @@
+/*
+ * The loss API (losses.h): specs with Python's defaults, their validation and
+ * config parsing, the entry points that check shapes and convert float32 to
+ * float64, the MatryoshkaLoss wrapper, and the row normalisation shared by
+ * the loss families (loss_mnrl.c, loss_pairwise.c).
+ */
+#include "trainer/losses.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "trainer/loss_internal.h"
+#include "util/error.h"
+
+/* ---- normalisation ------------------------------------------------------- */
+
+void stc_loss_normalize_rows(double *y, double *norm, const double *x, int R, int D, double eps)
+{
+    for (int r = 0; r < R; r++) {
+        const double *xr = x + (size_t)r * D;
+        double *yr = y + (size_t)r * D;
+        double s = 0.0;
+        for (int j = 0; j < D; j++)
+            s += xr[j] * xr[j];
+        double n = sqrt(s), den = n > eps ? n : eps;
+        norm[r] = n;
+        for (int j = 0; j < D; j++)
+            yr[j] = xr[j] / den;
+    }
+}
+
+void stc_loss_normalize_rows_backward(double *dx, const double *dy, const double *y,
+                                      const double *norm, int R, int D, double eps)
+{
+    for (int r = 0; r < R; r++) {
+        const double *dyr = dy + (size_t)r * D, *yr = y + (size_t)r * D;
+        double *dxr = dx + (size_t)r * D;
+        if (norm[r] >= eps) {
+            double dot = 0.0;
+            for (int j = 0; j < D; j++)
+                dot += yr[j] * dyr[j];
+            for (int j = 0; j < D; j++)
+                dxr[j] = (dyr[j] - yr[j] * dot) / norm[r];
+        } else {
+            for (int j = 0; j < D; j++)
+                dxr[j] = dyr[j] / eps;
+        }
+    }
+}
+
+/* ---- names, defaults, validation ------------------------------------------- */
+
+static const char *const TYPE_NAMES[STC_LOSS_TYPE_COUNT] = {
+    [STC_LOSS_MNRL] = "MultipleNegativesRankingLoss",
+    [STC_LOSS_CACHED_MNRL] = "CachedMultipleNegativesRankingLoss",
+    [STC_LOSS_MNRL_SYMMETRIC] = "MultipleNegativesSymmetricRankingLoss",
+    [STC_LOSS_CACHED_MNRL_SYMMETRIC] = "CachedMultipleNegativesSymmetricRankingLoss",
+    [STC_LOSS_COSENT] = "CoSENTLoss",
+    [STC_LOSS_ANGLE] = "AnglELoss",
+    [STC_LOSS_COSINE_SIMILARITY] = "CosineSimilarityLoss",
+    [STC_LOSS_MSE] = "MSELoss",
+    [STC_LOSS_TRIPLET] = "TripletLoss",
+    [STC_LOSS_CONTRASTIVE] = "ContrastiveLoss",
+    [STC_LOSS_ONLINE_CONTRASTIVE] = "OnlineContrastiveLoss",
+};
+
+const char *stc_loss_type_name(stc_loss_type type)
+{
+    return (unsigned)type < STC_LOSS_TYPE_COUNT ? TYPE_NAMES[type] : "?";
+}
+
+int stc_loss_type_from_name(const char *name, stc_loss_type *type)
+{
+    for (int t = 0; t < STC_LOSS_TYPE_COUNT; t++) {
+        if (!strcmp(name, TYPE_NAMES[t])) {
+            *type = (stc_loss_type)t;
+            return STC_OK;
+        }
+    }
+    return stc_errorf(STC_ERR_USAGE,
+                      "unknown loss '%s' (stc has MultipleNegativesRankingLoss, "
+                      "CachedMultipleNegativesRankingLoss, MultipleNegativesSymmetricRankingLoss, "
+                      "CachedMultipleNegativesSymmetricRankingLoss, CoSENTLoss, AnglELoss, "
+                      "CosineSimilarityLoss, MSELoss, TripletLoss, ContrastiveLoss, "
+                      "OnlineContrastiveLoss, and MatryoshkaLoss around any of them)",
+                      name);
+}
+
+int stc_loss_is_inbatch(stc_loss_type type)
+{
+    return type == STC_LOSS_MNRL || type == STC_LOSS_CACHED_MNRL || type == STC_LOSS_MNRL_SYMMETRIC ||
+           type == STC_LOSS_CACHED_MNRL_SYMMETRIC;
+}
+
+int stc_loss_is_cached(stc_loss_type type)
+{
+    return type == STC_LOSS_CACHED_MNRL || type == STC_LOSS_CACHED_MNRL_SYMMETRIC;
+}
+
+void stc_loss_spec_init(stc_loss_spec *spec, stc_loss_type type)
+{
+    memset(spec, 0, sizeof(*spec));
+    spec->type = type;
+    spec->scale = 20.0;
+    spec->similarity = STC_SIM_COS;
+    spec->directions = STC_MNRL_QUERY_TO_DOC;
+    spec->partition = STC_MNRL_JOINT;
+    spec->hardness_mode = STC_HARDNESS_NONE;
+    spec->hardness_strength = 0.0;
+    spec->mini_batch_size = stc_loss_is_cached(type) ? 32 : 0;
+    spec->n_dims_per_step = -1;
+    if (type == STC_LOSS_MNRL_SYMMETRIC || type == STC_LOSS_CACHED_MNRL_SYMMETRIC) {
+        spec->directions = STC_MNRL_QUERY_TO_DOC | STC_MNRL_DOC_TO_QUERY;
+        spec->partition = STC_MNRL_PER_DIRECTION;
+    }
+    switch (type) {
+    case STC_LOSS_TRIPLET:
+        spec->distance = STC_DIST_EUCLIDEAN;
+        spec->margin = 5.0;
+        break;
+    case STC_LOSS_CONTRASTIVE:
+    case STC_LOSS_ONLINE_CONTRASTIVE:
+        spec->distance = STC_DIST_COSINE;
+        spec->margin = 0.5;
+        spec->size_average = 1;
+        break;
+    default:
+        break;
+    }
+}
+
+int stc_loss_spec_validate(const stc_loss_spec *spec)
+{
+    const char *name = stc_loss_type_name(spec->type);
+    if ((unsigned)spec->type >= STC_LOSS_TYPE_COUNT)
+        return stc_errorf(STC_ERR_USAGE, "loss type %d is not known", (int)spec->type);
+    if (stc_loss_is_inbatch(spec->type)) {
+        if (!(spec->scale > 0.0) || !isfinite(spec->scale))
+            return stc_errorf(STC_ERR_USAGE, "%s: scale must be a positive number (got %g)", name, spec->scale);
+        if (spec->similarity != STC_SIM_COS && spec->similarity != STC_SIM_DOT)
+            return stc_errorf(STC_ERR_USAGE, "%s: unknown similarity %d", name, (int)spec->similarity);
+        if (!(spec->directions & STC_MNRL_QUERY_TO_DOC) || (spec->directions & ~15u))
+            return stc_errorf(STC_ERR_USAGE, "%s: directions must include query_to_doc", name);
+        if (spec->partition != STC_MNRL_JOINT && spec->partition != STC_MNRL_PER_DIRECTION)
+            return stc_errorf(STC_ERR_USAGE, "%s: unknown partition_mode %d", name, (int)spec->partition);
+        if (spec->partition == STC_MNRL_PER_DIRECTION &&
+            (spec->directions & (STC_MNRL_QUERY_TO_QUERY | STC_MNRL_DOC_TO_DOC)))
+            return stc_errorf(STC_ERR_USAGE,
+                              "%s: partition_mode 'per_direction' cannot be used with the "
+                              "query_to_query or doc_to_doc directions (their candidates never "
+                              "include the positive); use 'joint'",
+                              name);
+        if ((unsigned)spec->hardness_mode > STC_HARDNESS_ALL_NEGATIVES)
+            return stc_errorf(STC_ERR_USAGE, "%s: unknown hardness_mode %d", name, (int)spec->hardness_mode);
+        if (!(spec->hardness_strength >= 0.0) || !isfinite(spec->hardness_strength))
+            return stc_errorf(STC_ERR_USAGE, "%s: hardness_strength must be non-negative (got %g)", name,
+                              spec->hardness_strength);
+        if (spec->mini_batch_size < 0)
+            return stc_errorf(STC_ERR_USAGE, "%s: mini_batch_size must be positive (got %d)", name,
+                              spec->mini_batch_size);
+        if (stc_loss_is_cached(spec->type) && spec->mini_batch_size < 1)
+            return stc_errorf(STC_ERR_USAGE, "%s: mini_batch_size must be positive (got %d)", name,
+                              spec->mini_batch_size);
+    }
+    if (spec->type == STC_LOSS_COSENT || spec->type == STC_LOSS_ANGLE) {
+        if (!isfinite(spec->scale))
+            return stc_errorf(STC_ERR_USAGE, "%s: scale must be finite", name);
+        if (spec->similarity != STC_SIM_COS && spec->similarity != STC_SIM_DOT)
+            return stc_errorf(STC_ERR_USAGE, "%s: unknown similarity %d", name, (int)spec->similarity);
+    }
+    if (spec->type == STC_LOSS_TRIPLET || spec->type == STC_LOSS_CONTRASTIVE ||
+        spec->type == STC_LOSS_ONLINE_CONTRASTIVE) {
+        if ((unsigned)spec->distance > STC_DIST_COSINE)
+            return stc_errorf(STC_ERR_USAGE, "%s: unknown distance metric %d", name, (int)spec->distance);
+        if (!isfinite(spec->margin))
+            return stc_errorf(STC_ERR_USAGE, "%s: margin must be finite", name);
+    }
+    if (spec->matryoshka_n_dims < 0 || spec->matryoshka_n_dims > STC_MATRYOSHKA_MAX_DIMS)
+        return stc_errorf(STC_ERR_USAGE, "MatryoshkaLoss: between 1 and %d dims are supported",
+                          STC_MATRYOSHKA_MAX_DIMS);
+    for (int i = 0; i < spec->matryoshka_n_dims; i++) {
+        if (spec->matryoshka_dims[i] <= 0)
+            return stc_errorf(STC_ERR_USAGE, "MatryoshkaLoss: all dimensions must be > 0 (got %d)",
+                              spec->matryoshka_dims[i]);
+        if (!isfinite(spec->matryoshka_weights[i]))
+            return stc_errorf(STC_ERR_USAGE, "MatryoshkaLoss: weights must be finite");
+        if (i > 0 && spec->matryoshka_dims[i] > spec->matryoshka_dims[i - 1])
+            return stc_errorf(STC_ERR_USAGE, "MatryoshkaLoss: dims must be sorted descending "
+                                             "(use stc_loss_spec_set_matryoshka)");
+    }
+    if (spec->matryoshka_n_dims > 0 && spec->n_dims_per_step != -1 && spec->n_dims_per_step < 1)
+        return stc_errorf(STC_ERR_USAGE, "MatryoshkaLoss: n_dims_per_step must be -1 or positive (got %d)",
+                          spec->n_dims_per_step);
+    return STC_OK;
+}
+
+int stc_loss_spec_set_matryoshka(stc_loss_spec *spec, const int *dims, const double *weights,
+                                 int n_dims, int n_dims_per_step, int embedding_dim)
+{
+    if (n_dims < 1 || n_dims > STC_MATRYOSHKA_MAX_DIMS)
+        return stc_errorf(STC_ERR_USAGE, "MatryoshkaLoss: between 1 and %d matryoshka_dims are supported (got %d)",
+                          STC_MATRYOSHKA_MAX_DIMS, n_dims);
+    if (n_dims_per_step != -1 && n_dims_per_step < 1)
+        return stc_errorf(STC_ERR_USAGE, "MatryoshkaLoss: n_dims_per_step must be -1 or positive (got %d)",
+                          n_dims_per_step);
+    for (int i = 0; i < n_dims; i++) {
+        if (dims[i] <= 0)
+            return stc_errorf(STC_ERR_USAGE, "MatryoshkaLoss: all dimensions must be > 0 (got %d)", dims[i]);
+        if (embedding_dim > 0 && dims[i] > embedding_dim)
+            return stc_errorf(STC_ERR_USAGE,
+                              "MatryoshkaLoss: dimension %d exceeds the model's embedding dimension %d",
+                              dims[i], embedding_dim);
+        if (weights && !isfinite(weights[i]))
+            return stc_errorf(STC_ERR_USAGE, "MatryoshkaLoss: weights must be finite");
+    }
+    /* Stable insertion sort, descending (Python: sorted(..., reverse=True)). */
+    int d[STC_MATRYOSHKA_MAX_DIMS];
+    double w[STC_MATRYOSHKA_MAX_DIMS];
+    for (int i = 0; i < n_dims; i++) {
+        int di = dims[i];
+        double wi = weights ? weights[i] : 1.0;
+        int j = i;
+        while (j > 0 && d[j - 1] < di) {
+            d[j] = d[j - 1];
+            w[j] = w[j - 1];
+            j--;
+        }
+        d[j] = di;
+        w[j] = wi;
+    }
+    spec->matryoshka_n_dims = n_dims;
+    memcpy(spec->matryoshka_dims, d, sizeof(int) * n_dims);
+    memcpy(spec->matryoshka_weights, w, sizeof(double) * n_dims);
+    spec->n_dims_per_step = n_dims_per_step;
+    return STC_OK;
+}
+
+/* ---- config parsing ---------------------------------------------------------- */
+
+/* Allowed constructor keys per type ("type" is always allowed). */
+static int key_allowed(stc_loss_type t, const char *k)
+{
+    static const char *const mnrl[] = {"scale", "similarity_fct", "gather_across_devices", "directions",
+                                       "partition_mode", "hardness_mode", "hardness_strength", NULL};
+    static const char *const cached[] = {"mini_batch_size", "mini_batch_num_tokens", "show_progress_bar", NULL};
+    static const char *const sym[] = {"scale", "similarity_fct", "gather_across_devices", NULL};
+    static const char *const cosent[] = {"scale", "similarity_fct", NULL};
+    static const char *const angle[] = {"scale", NULL};
+    static const char *const cossim[] = {"loss_fct", "cos_score_transformation", NULL};
+    static const char *const mse[] = {"projection_dim", NULL};
+    static const char *const triplet[] = {"distance_metric", "triplet_margin", NULL};
+    static const char *const contrastive[] = {"distance_metric", "margin", "size_average", NULL};
+    static const char *const online[] = {"distance_metric", "margin", NULL};
+    const char *const *lists[2] = {NULL, NULL};
+    switch (t) {
+    case STC_LOSS_MNRL: lists[0] = mnrl; break;
+    case STC_LOSS_CACHED_MNRL: lists[0] = mnrl; lists[1] = cached; break;
+    case STC_LOSS_MNRL_SYMMETRIC: lists[0] = sym; break;
+    case STC_LOSS_CACHED_MNRL_SYMMETRIC: lists[0] = sym; lists[1] = cached; break;
+    case STC_LOSS_COSENT: lists[0] = cosent; break;
+    case STC_LOSS_ANGLE: lists[0] = angle; break;
+    case STC_LOSS_COSINE_SIMILARITY: lists[0] = cossim; break;
+    case STC_LOSS_MSE: lists[0] = mse; break;
+    case STC_LOSS_TRIPLET: lists[0] = triplet; break;
+    case STC_LOSS_CONTRASTIVE: lists[0] = contrastive; break;
+    case STC_LOSS_ONLINE_CONTRASTIVE: lists[0] = online; break;
+    default: break;
+    }
+    for (int l = 0; l < 2; l++)
+        for (int i = 0; lists[l] && lists[l][i]; i++)
+            if (!strcmp(lists[l][i], k))
+                return 1;
+    return 0;
+}
+
+static int json_number(const cJSON *it, const char *where, double *out)
+{
+    if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble))
+        return stc_errorf(STC_ERR_USAGE, "%s: '%s' must be a number", where, it->string);
+    *out = it->valuedouble;
+    return STC_OK;
+}
+
+static int json_int(const cJSON *it, const char *where, int *out)
+{
+    double v = it->valuedouble;
+    if (!cJSON_IsNumber(it) || v != floor(v) || v < INT_MIN || v > INT_MAX)
+        return stc_errorf(STC_ERR_USAGE, "%s: '%s' must be an integer", where, it->string);
+    *out = (int)v;
+    return STC_OK;
+}
+
+/* The enum-valued string after an optional "Class." prefix
+ * ("TripletDistanceMetric.EUCLIDEAN" -> "EUCLIDEAN"). */
+static const char *enum_name(const char *s)
+{
+    const char *dot = strrchr(s, '.');
+    return dot ? dot + 1 : s;
+}
+
+/* Reads one constructor argument of spec->type into spec. */
+static int parse_arg(const cJSON *it, const char *where, stc_loss_spec *spec)
+{
+    const char *k = it->string;
+    const int t = spec->type;
+    int rc;
+    if (!strcmp(k, "scale")) {
+        if ((rc = json_number(it, where, &spec->scale)))
+            return rc;
+        if (stc_loss_is_inbatch(spec->type) && !(spec->scale > 0.0))
+            return stc_errorf(STC_ERR_USAGE, "%s: 'scale' must be positive", where);
+        return STC_OK;
+    }
+    if (!strcmp(k, "similarity_fct")) {
+        const char *v = cJSON_GetStringValue(it);
+        int inb = stc_loss_is_inbatch(spec->type);
+        if (v && (!strcmp(enum_name(v), inb ? "cos_sim" : "pairwise_cos_sim") || !strcasecmp(v, "cosine"))) {
+            spec->similarity = STC_SIM_COS;
+            return STC_OK;
+        }
+        if (v && (!strcmp(enum_name(v), inb ? "dot_score" : "pairwise_dot_score") || !strcasecmp(v, "dot"))) {
+            spec->similarity = STC_SIM_DOT;
+            return STC_OK;
+        }
+        return stc_errorf(STC_ERR_USAGE, "%s: 'similarity_fct' must be \"%s\" or \"%s\"", where,
+                          inb ? "cos_sim" : "pairwise_cos_sim", inb ? "dot_score" : "pairwise_dot_score");
+    }
+    if (!strcmp(k, "gather_across_devices") || !strcmp(k, "show_progress_bar") || !strcmp(k, "size_average")) {
+        if (!cJSON_IsBool(it))
+            return stc_errorf(STC_ERR_USAGE, "%s: '%s' must be true or false", where, k);
+        if (!strcmp(k, "gather_across_devices"))
+            spec->gather_across_devices = cJSON_IsTrue(it);
+        else if (!strcmp(k, "size_average"))
+            spec->size_average = cJSON_IsTrue(it);
+        return STC_OK;
+    }
+    if (!strcmp(k, "directions")) {
+        static const char *const names[] = {"query_to_doc", "query_to_query", "doc_to_query", "doc_to_doc"};
+        unsigned dirs = 0;
+        const cJSON *e;
+        if (!cJSON_IsArray(it) || cJSON_GetArraySize(it) == 0)
+            return stc_errorf(STC_ERR_USAGE, "%s: 'directions' must be a non-empty list", where);
+        cJSON_ArrayForEach(e, it) {
+            const char *v = cJSON_GetStringValue(e);
+            int found = -1;
+            for (int i = 0; v && i < 4; i++)
+                if (!strcmp(v, names[i]))
+                    found = i;
+            if (found < 0)
+                return stc_errorf(STC_ERR_USAGE,
+                                  "%s: 'directions' entries must be query_to_doc, query_to_query, "
+                                  "doc_to_query or doc_to_doc",
+                                  where);
+            dirs |= 1u << found;
+        }
+        if (!(dirs & STC_MNRL_QUERY_TO_DOC))
+            return stc_errorf(STC_ERR_USAGE, "%s: 'directions' must include query_to_doc (it holds the positive pair)",
+                              where);
+        spec->directions = dirs;
+        return STC_OK;
+    }
+    if (!strcmp(k, "partition_mode")) {
+        const char *v = cJSON_GetStringValue(it);
+        if (v && !strcmp(v, "joint"))
+            spec->partition = STC_MNRL_JOINT;
+        else if (v && !strcmp(v, "per_direction"))
+            spec->partition = STC_MNRL_PER_DIRECTION;
+        else
+            return stc_errorf(STC_ERR_USAGE, "%s: 'partition_mode' must be \"joint\" or \"per_direction\"", where);
+        return STC_OK;
+    }
+    if (!strcmp(k, "hardness_mode")) {
+        const char *v = cJSON_GetStringValue(it);
+        if (cJSON_IsNull(it))
+            spec->hardness_mode = STC_HARDNESS_NONE;
+        else if (v && !strcmp(v, "in_batch_negatives"))
+            spec->hardness_mode = STC_HARDNESS_IN_BATCH_NEGATIVES;
+        else if (v && !strcmp(v, "hard_negatives"))
+            spec->hardness_mode = STC_HARDNESS_HARD_NEGATIVES;
+        else if (v && !strcmp(v, "all_negatives"))
+            spec->hardness_mode = STC_HARDNESS_ALL_NEGATIVES;
+        else
+            return stc_errorf(STC_ERR_USAGE,
+                              "%s: 'hardness_mode' must be null, \"in_batch_negatives\", "
+                              "\"hard_negatives\" or \"all_negatives\"",
+                              where);
+        return STC_OK;
+    }
+    if (!strcmp(k, "hardness_strength")) {
+        if ((rc = json_number(it, where, &spec->hardness_strength)))
+            return rc;
+        if (spec->hardness_strength < 0.0)
+            return stc_errorf(STC_ERR_USAGE, "%s: 'hardness_strength' must be non-negative", where);
+        return STC_OK;
+    }
+    if (!strcmp(k, "mini_batch_size")) {
+        if ((rc = json_int(it, where, &spec->mini_batch_size)))
+            return rc;
+        if (spec->mini_batch_size < 1)
+            return stc_errorf(STC_ERR_USAGE, "%s: 'mini_batch_size' must be positive", where);
+        return STC_OK;
+    }
+    if (!strcmp(k, "mini_batch_num_tokens") || !strcmp(k, "projection_dim")) {
+        if (!cJSON_IsNull(it))
+            return stc_errorf(STC_ERR_USAGE, "%s: '%s' is not supported by stc (leave it null)", where, k);
+        return STC_OK;
+    }
+    if (!strcmp(k, "loss_fct") || !strcmp(k, "cos_score_transformation")) {
+        const char *v = cJSON_GetStringValue(it);
+        const char *want = !strcmp(k, "loss_fct") ? "MSELoss" : "Identity";
+        if (cJSON_IsNull(it) || (v && !strcmp(enum_name(v), want)))
+            return STC_OK;
+        return stc_errorf(STC_ERR_USAGE, "%s: '%s' other than %s is not supported by stc", where, k, want);
+    }
+    if (!strcmp(k, "distance_metric")) {
+        const char *v = cJSON_GetStringValue(it);
+        const char *n = v ? enum_name(v) : "";
+        int triplet = t == STC_LOSS_TRIPLET;
+        if (!strcasecmp(n, "EUCLIDEAN"))
+            spec->distance = STC_DIST_EUCLIDEAN;
+        else if (!strcasecmp(n, "MANHATTAN"))
+            spec->distance = STC_DIST_MANHATTAN;
+        else if (!strcasecmp(n, triplet ? "COSINE" : "COSINE_DISTANCE"))
+            spec->distance = STC_DIST_COSINE;
+        else
+            return stc_errorf(STC_ERR_USAGE, "%s: 'distance_metric' must be %s.EUCLIDEAN, MANHATTAN or %s", where,
+                              triplet ? "TripletDistanceMetric" : "SiameseDistanceMetric",
+                              triplet ? "COSINE" : "COSINE_DISTANCE");
+        return STC_OK;
+    }
+    if (!strcmp(k, "triplet_margin") || !strcmp(k, "margin"))
+        return json_number(it, where, &spec->margin);
+    return stc_errorf(STC_ERR_INTERNAL, "%s: unhandled key '%s'", where, k);
+}
+
+int stc_loss_spec_from_json(const cJSON *obj, const char *where, stc_loss_spec *spec)
+{
+    if (!cJSON_IsObject(obj))
+        return stc_errorf(STC_ERR_USAGE, "%s: a loss must be an object with a \"type\"", where);
+    const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, "type"));
+    if (!type)
+        return stc_errorf(STC_ERR_USAGE, "%s: a loss needs a \"type\" string (a Sentence Transformers loss class)",
+                          where);
+    int rc;
+    const cJSON *it;
+    if (!strcmp(type, "MatryoshkaLoss")) {
+        const cJSON *inner = cJSON_GetObjectItemCaseSensitive(obj, "loss");
+        const cJSON *dims = cJSON_GetObjectItemCaseSensitive(obj, "matryoshka_dims");
+        const cJSON *weights = cJSON_GetObjectItemCaseSensitive(obj, "matryoshka_weights");
+        int n_dims_per_step = -1;
+        cJSON_ArrayForEach(it, obj) {
+            const char *k = it->string;
+            if (strcmp(k, "type") && strcmp(k, "loss") && strcmp(k, "matryoshka_dims") &&
+                strcmp(k, "matryoshka_weights") && strcmp(k, "n_dims_per_step"))
+                return stc_errorf(STC_ERR_USAGE, "%s: MatryoshkaLoss has no argument '%s'", where, k);
+            if (!strcmp(k, "n_dims_per_step") && (rc = json_int(it, where, &n_dims_per_step)))
+                return rc;
+        }
+        if (!inner)
+            return stc_errorf(STC_ERR_USAGE, "%s: MatryoshkaLoss needs \"loss\" (the wrapped loss object)", where);
+        const char *inner_type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(inner, "type"));
+        if (inner_type && !strcmp(inner_type, "MatryoshkaLoss"))
+            return stc_errorf(STC_ERR_USAGE, "%s: a MatryoshkaLoss inside a MatryoshkaLoss is not supported", where);
+        if ((rc = stc_loss_spec_from_json(inner, where, spec)))
+            return rc;
+        if (!cJSON_IsArray(dims) || cJSON_GetArraySize(dims) < 1 ||
+            cJSON_GetArraySize(dims) > STC_MATRYOSHKA_MAX_DIMS)
+            return stc_errorf(STC_ERR_USAGE, "%s: 'matryoshka_dims' must be a list of 1 to %d integers", where,
+                              STC_MATRYOSHKA_MAX_DIMS);
+        int n = cJSON_GetArraySize(dims), d[STC_MATRYOSHKA_MAX_DIMS], i = 0;
+        double w[STC_MATRYOSHKA_MAX_DIMS];
+        cJSON_ArrayForEach(it, dims) {
+            if ((rc = json_int(it, where, &d[i++])))
+                return stc_errorf(STC_ERR_USAGE, "%s: 'matryoshka_dims' must be a list of integers", where);
+        }
+        if (weights && !cJSON_IsNull(weights)) {
+            if (!cJSON_IsArray(weights) || cJSON_GetArraySize(weights) != n)
+                return stc_errorf(STC_ERR_USAGE, "%s: matryoshka_weights must be the same length as matryoshka_dims",
+                                  where);
+            i = 0;
+            cJSON_ArrayForEach(it, weights) {
+                if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble))
+                    return stc_errorf(STC_ERR_USAGE, "%s: 'matryoshka_weights' must be a list of numbers", where);
+                w[i++] = it->valuedouble;
+            }
+        }
+        return stc_loss_spec_set_matryoshka(spec, d, weights && !cJSON_IsNull(weights) ? w : NULL, n,
+                                            n_dims_per_step, 0);
+    }
+    stc_loss_type t = STC_LOSS_MNRL;
+    if ((rc = stc_loss_type_from_name(type, &t)))
+        return stc_error_prefix(rc, "%s", where);
+    stc_loss_spec_init(spec, t);
+    cJSON_ArrayForEach(it, obj) {
+        if (!strcmp(it->string, "type"))
+            continue;
+        if (!key_allowed(t, it->string))
+            return stc_errorf(STC_ERR_USAGE, "%s: %s has no argument '%s'", where, type, it->string);
+        if ((rc = parse_arg(it, where, spec)))
+            return rc;
+    }
+    if ((rc = stc_loss_spec_validate(spec)))
+        return stc_error_prefix(rc, "%s", where);
+    return STC_OK;
+}
+
+/* ---- evaluation ----------------------------------------------------------------- */
+
+/* One evaluation of the wrapped (non-Matryoshka) loss. */
+static int eval_base(const stc_loss_spec *spec, const stc_loss_input *in, double *loss, double *const *dx)
+{
+    if (in->inbatch)
+        return stc_loss_mnrl_f64(spec, in->x[0], in->x[1], &in->geo, in->dim, loss, dx ? dx[0] : NULL,
+                                 dx ? dx[1] : NULL);
+    return stc_loss_pairwise_f64(spec, in, loss, dx);
+}
+
+/* splitmix64: the Matryoshka dim sampler's generator. */
+static uint64_t splitmix64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* Indices of the dims evaluated this step, ascending (= dims descending):
+ * all of them, or n_dims_per_step drawn without replacement from a
+ * generator seeded with the step seed (Python: random.sample, then sort). */
+static int matryoshka_pick(const stc_loss_spec *spec, int *idx)
+{
+    const int n = spec->matryoshka_n_dims;
+    for (int i = 0; i < n; i++)
+        idx[i] = i;
+    if (spec->n_dims_per_step <= 0 || spec->n_dims_per_step >= n)
+        return n;
+    const int k = spec->n_dims_per_step;
+    uint64_t s = spec->matryoshka_step_seed;
+    for (int i = 0; i < k; i++) { /* partial Fisher-Yates */
+        int j = i + (int)(splitmix64(&s) % (uint64_t)(n - i));
+        int t = idx[i];
+        idx[i] = idx[j];
+        idx[j] = t;
+    }
+    for (int i = 1; i < k; i++) /* insertion sort of the k picks */
+        for (int j = i; j > 0 && idx[j - 1] > idx[j]; j--) {
+            int t = idx[j];
+            idx[j] = idx[j - 1];
+            idx[j - 1] = t;
+        }
+    return k;
+}
+
+/*
+ * MatryoshkaLoss around eval_base, or eval_base alone. For each dim d
+ * (descending, weight w): every matrix is cut to its first d columns and
+ * re-normalised row by row (F.normalize, as 6.3's shrink()), teacher labels
+ * whose width is the full D are cut to d, the inner loss runs, and
+ * loss += w * inner; the inner gradients go back through the normalisation
+ * into the first d columns, times w. dx (assigned) is [rows, D].
+ */
+static int eval_loss(const stc_loss_spec *spec, const stc_loss_input *in, double *loss, double *const *dx)
+{
+    if (spec->matryoshka_n_dims == 0)
+        return eval_base(spec, in, loss, dx);
+
+    const int D = in->dim, nm = in->n_mats;
+    int rc = STC_OK, idx[STC_MATRYOSHKA_MAX_DIMS];
+    const int n_pick = matryoshka_pick(spec, idx);
+    double *xt[STC_LOSS_MAX_COLUMNS] = {0}, *nrm[STC_LOSS_MAX_COLUMNS] = {0};
+    double *gt[STC_LOSS_MAX_COLUMNS] = {0}, *gx = NULL, *lab = NULL, *cut = NULL;
+    size_t max_rows = 0;
+
+    for (int m = 0; m < nm; m++) {
+        if ((size_t)in->rows[m] > max_rows)
+            max_rows = (size_t)in->rows[m];
+        xt[m] = stc_malloc((size_t)in->rows[m] * D * sizeof(double), "matryoshka embeddings");
+        nrm[m] = stc_malloc((size_t)in->rows[m] * sizeof(double), "matryoshka norms");
+        if (!xt[m] || !nrm[m]) {
+            rc = STC_ERR_NOMEM;
+            goto out;
+        }
+        if (dx) {
+            gt[m] = stc_malloc((size_t)in->rows[m] * D * sizeof(double), "matryoshka gradient");
+            if (!gt[m]) {
+                rc = STC_ERR_NOMEM;
+                goto out;
+            }
+            memset(dx[m], 0, (size_t)in->rows[m] * D * sizeof(double));
+        }
+    }
+    const stc_loss_labels_f64 *L = &in->labels;
+    const int slice_labels = L->values && (L->ndim == 2 || L->ndim == 3) && L->width == D;
+    if (slice_labels) {
+        size_t n = (size_t)max_rows * (L->ndim == 3 ? L->cols : 1) * D;
+        lab = stc_malloc(n * sizeof(double), "matryoshka labels");
+        if (!lab) {
+            rc = STC_ERR_NOMEM;
+            goto out;
+        }
+    }
+    cut = stc_malloc(max_rows * D * sizeof(double), "matryoshka truncated rows");
+    if (dx)
+        gx = stc_malloc(max_rows * D * sizeof(double), "matryoshka normalise gradient");
+    if (!cut || (dx && !gx)) {
+        rc = STC_ERR_NOMEM;
+        goto out;
+    }
+
+    double total = 0.0;
+    for (int p = 0; p < n_pick; p++) {
+        const int d = spec->matryoshka_dims[idx[p]];
+        const double w = spec->matryoshka_weights[idx[p]];
+        stc_loss_input sub = *in;
+        sub.dim = d;
+        for (int m = 0; m < nm; m++) {
+            /* cut to the first d columns, then normalise into xt */
+            const int R = in->rows[m];
+            for (int r = 0; r < R; r++)
+                memcpy(cut + (size_t)r * d, in->x[m] + (size_t)r * D, (size_t)d * sizeof(double));
+            stc_loss_normalize_rows(xt[m], nrm[m], cut, R, d, STC_NORMALIZE_EPS);
+            sub.x[m] = xt[m];
+        }
+        if (slice_labels) {
+            const int C = L->ndim == 3 ? L->cols : 1;
+            const size_t rows = (size_t)in->rows[0] * C;
+            for (size_t r = 0; r < rows; r++)
+                memcpy(lab + r * d, L->values + r * D, (size_t)d * sizeof(double));
+            sub.labels.values = lab;
+            sub.labels.width = d;
+        }
+        double l = 0.0;
+        if ((rc = eval_base(spec, &sub, &l, dx ? gt : NULL)))
+            goto out;
+        total += w * l;
+        if (!dx)
+            continue;
+        for (int m = 0; m < nm; m++) {
+            const int R = in->rows[m];
+            stc_loss_normalize_rows_backward(gx, gt[m], xt[m], nrm[m], R, d, STC_NORMALIZE_EPS);
+            for (int r = 0; r < R; r++)
+                for (int j = 0; j < d; j++)
+                    dx[m][(size_t)r * D + j] += w * gx[(size_t)r * d + j];
+        }
+    }
+    *loss = total;
+out:
+    for (int m = 0; m < nm; m++) {
+        free(xt[m]);
+        free(nrm[m]);
+        free(gt[m]);
+    }
+    free(gx);
+    free(cut);
+    free(lab);
+    return rc;
+}
+
+/* Checks the batch shape and labels against the loss. */
+static int check_columns(const stc_loss_spec *spec, int n_cols, int B, int D, const stc_loss_labels_f64 *L)
+{
+    const char *name = stc_loss_type_name(spec->type);
+    if (B < 1 || D < 1)
+        return stc_errorf(STC_ERR_USAGE, "%s: empty batch (%d rows of width %d)", name, B, D);
+    if (n_cols < 1 || n_cols > STC_LOSS_MAX_COLUMNS)
+        return stc_errorf(STC_ERR_USAGE, "%s: %d text columns (1 to %d supported)", name, n_cols,
+                          STC_LOSS_MAX_COLUMNS);
+    if ((size_t)B * (size_t)D * (size_t)n_cols > (size_t)INT_MAX)
+        return stc_errorf(STC_ERR_USAGE, "%s: batch of %d x %d x %d values is too large", name, n_cols, B, D);
+    int min_cols = 2, max_cols = STC_LOSS_MAX_COLUMNS;
+    const char *what = "(anchor, positive, ...) columns";
+    switch (spec->type) {
+    case STC_LOSS_TRIPLET: min_cols = max_cols = 3; what = "(anchor, positive, negative) columns"; break;
+    case STC_LOSS_CONTRASTIVE: min_cols = max_cols = 2; what = "(sentence1, sentence2) columns and a label"; break;
+    case STC_LOSS_MSE: min_cols = 1; what = "text columns and teacher embeddings as the label"; break;
+    default: break;
+    }
+    if (n_cols < min_cols || n_cols > max_cols)
+        return stc_errorf(STC_ERR_USAGE, "%s: needs %s%d %s, the dataset gives %d", name,
+                          min_cols == max_cols ? "" : "at least ", min_cols, what, n_cols);
+
+    int need_scalar = spec->type == STC_LOSS_COSENT || spec->type == STC_LOSS_COSINE_SIMILARITY ||
+                      spec->type == STC_LOSS_CONTRASTIVE || spec->type == STC_LOSS_ONLINE_CONTRASTIVE ||
+                      (spec->type == STC_LOSS_ANGLE && n_cols == 2);
+    int opt_scalar = spec->type == STC_LOSS_ANGLE && n_cols > 2;
+    if ((need_scalar || opt_scalar) && L && L->values) {
+        if (!(L->ndim == 1 || (L->ndim == 2 && L->width == 1)))
+            return stc_errorf(STC_ERR_USAGE, "%s: expects one label per example (a score column), got a %d-D label",
+                              name, L->ndim);
+    } else if (need_scalar) {
+        return stc_errorf(STC_ERR_USAGE, "%s: needs a label (or score) column", name);
+    }
+    if (spec->type == STC_LOSS_MSE) {
+        if (!L || !L->values)
+            return stc_errorf(STC_ERR_USAGE, "MSELoss: needs teacher embeddings as the label column");
+        if (L->ndim == 2) {
+            if (L->width != D)
+                return stc_errorf(STC_ERR_USAGE, "MSELoss: teacher embeddings have width %d, the model %d "
+                                                 "(stc has no projection_dim)", L->width, D);
+        } else if (L->ndim == 3) {
+            if (L->cols != n_cols || L->width != D)
+                return stc_errorf(STC_ERR_USAGE,
+                                  "MSELoss: teacher labels [B, %d, %d] do not match %d text columns of width %d",
+                                  L->cols, L->width, n_cols, D);
+        } else {
+            return stc_errorf(STC_ERR_USAGE, "MSELoss: teacher labels must be [B, D] or [B, columns, D] (got %d-D)",
+                              L->ndim);
+        }
+    }
+    if (L && L->values && (need_scalar || opt_scalar || spec->type == STC_LOSS_MSE)) {
+        size_t n = (size_t)B * (L->ndim >= 2 ? (size_t)L->width : 1) * (L->ndim == 3 ? (size_t)L->cols : 1);
+        for (size_t i = 0; i < n; i++)
+            if (!isfinite(L->values[i]))
+                return stc_errorf(STC_ERR_DATA, "%s: label value %zu of the batch (row %zu) is not finite", name, i,
+                                  i / (n / (size_t)B));
+    }
+    for (int i = 0; i < spec->matryoshka_n_dims; i++)
+        if (spec->matryoshka_dims[i] > D)
+            return stc_errorf(STC_ERR_USAGE,
+                              "MatryoshkaLoss: dimension %d exceeds the model's embedding dimension %d",
+                              spec->matryoshka_dims[i], D);
+    return STC_OK;
+}
+
+int stc_loss_compute_f64(const stc_loss_spec *spec, const double *const *emb, int n_cols, int B, int D,
+                         const stc_loss_labels_f64 *labels, stc_loss_result *result, double *const *demb)
+{
+    int rc;
+    stc_loss_labels_f64 none = {0};
+    if (!labels)
+        labels = &none;
+    if ((rc = stc_loss_spec_validate(spec)) || (rc = check_columns(spec, n_cols, B, D, labels)))
+        return rc;
+    if (demb)
+        for (int c = 0; c < n_cols; c++)
+            if (!demb[c])
+                return stc_errorf(STC_ERR_USAGE, "%s: gradient of column %d is NULL", stc_loss_type_name(spec->type),
+                                  c);
+    memset(result, 0, sizeof(*result));
+
+    stc_loss_input in = {0};
+    in.dim = D;
+    in.labels = *labels;
+    if (!stc_loss_is_inbatch(spec->type)) {
+        in.n_mats = n_cols;
+        for (int c = 0; c < n_cols; c++) {
+            in.x[c] = emb[c];
+            in.rows[c] = B;
+        }
+        return eval_loss(spec, &in, &result->value, demb);
+    }
+
+    /* In-batch family on one rank: candidates = cat(columns 1..k). */
+    const int k = n_cols - 1;
+    double *cands = stc_malloc((size_t)k * B * D * sizeof(double), "loss candidates");
+    double *dcands = demb ? stc_malloc((size_t)k * B * D * sizeof(double), "loss candidate gradient") : NULL;
+    if (!cands || (demb && !dcands)) {
+        free(cands);
+        free(dcands);
+        return STC_ERR_NOMEM;
+    }
+    for (int c = 0; c < k; c++)
+        memcpy(cands + (size_t)c * B * D, emb[1 + c], (size_t)B * D * sizeof(double));
+    in.n_mats = 2;
+    in.x[0] = emb[0];
+    in.x[1] = cands;
+    in.rows[0] = B;
+    in.rows[1] = k * B;
+    in.inbatch = 1;
+    in.geo = (stc_inbatch_geometry){.n_local = B, .anchor_rows = B, .anchor_offset = 0,
+                                    .cand_cols = k, .cand_col_rows = B, .cand_offset = 0};
+    double *dx[2] = {demb ? demb[0] : NULL, dcands};
+    rc = eval_loss(spec, &in, &result->value, demb ? dx : NULL);
+    if (!rc && demb)
+        for (int c = 0; c < k; c++)
+            memcpy(demb[1 + c], dcands + (size_t)c * B * D, (size_t)B * D * sizeof(double));
+    free(dcands);
+    free(cands);
+    return rc;
+}
+
+/* Checks an in-batch call's geometry. */
+static int check_geometry(const stc_loss_spec *spec, const stc_inbatch_geometry *g, int D)
+{
+    const char *name = stc_loss_type_name(spec->type);
+    if (!stc_loss_is_inbatch(spec->type))
+        return stc_errorf(STC_ERR_USAGE, "%s has no in-batch negatives; use stc_loss_compute", name);
+    if (D < 1 || g->n_local < 1 || g->cand_cols < 1 || g->cand_cols > STC_LOSS_MAX_COLUMNS - 1)
+        return stc_errorf(STC_ERR_USAGE, "%s: bad in-batch geometry (D %d, %d local anchors, %d candidate columns)",
+                          name, D, g->n_local, g->cand_cols);
+    if (g->anchor_rows < g->n_local || g->anchor_offset < 0 || g->anchor_offset > g->anchor_rows - g->n_local)
+        return stc_errorf(STC_ERR_USAGE, "%s: local anchors [%d, %d) lie outside the %d anchor rows", name,
+                          g->anchor_offset, g->anchor_offset + g->n_local, g->anchor_rows);
+    if (g->cand_col_rows < g->n_local || g->cand_offset < 0 || g->cand_offset > g->cand_col_rows - g->n_local)
+        return stc_errorf(STC_ERR_USAGE, "%s: local positives [%d, %d) lie outside the %d rows of a candidate column",
+                          name, g->cand_offset, g->cand_offset + g->n_local, g->cand_col_rows);
+    if ((size_t)g->cand_cols * g->cand_col_rows * (size_t)D > (size_t)INT_MAX ||
+        (size_t)g->anchor_rows * (size_t)D > (size_t)INT_MAX)
+        return stc_errorf(STC_ERR_USAGE, "%s: in-batch matrices too large", name);
+    if ((spec->directions & (STC_MNRL_QUERY_TO_QUERY | STC_MNRL_DOC_TO_QUERY)) &&
+        (g->anchor_rows != g->cand_col_rows || g->anchor_offset != g->cand_offset))
+        return stc_errorf(STC_ERR_USAGE,
+                          "%s: the query_to_query and doc_to_query directions need every candidate row's "
+                          "anchor (anchors gathered like the candidates: %d anchor rows at offset %d, "
+                          "candidate columns of %d rows at offset %d)",
+                          name, g->anchor_rows, g->anchor_offset, g->cand_col_rows, g->cand_offset);
+    for (int i = 0; i < spec->matryoshka_n_dims; i++)
+        if (spec->matryoshka_dims[i] > D)
+            return stc_errorf(STC_ERR_USAGE,
+                              "MatryoshkaLoss: dimension %d exceeds the model's embedding dimension %d",
+                              spec->matryoshka_dims[i], D);
+    return STC_OK;
+}
+
+int stc_loss_compute_inbatch_f64(const stc_loss_spec *spec, const double *anchors, const double *cands,
+                                 const stc_inbatch_geometry *geo, int D, stc_loss_result *result,
+                                 double *danchors, double *dcands)
+{
+    int rc;
+    if ((rc = stc_loss_spec_validate(spec)) || (rc = check_geometry(spec, geo, D)))
+        return rc;
+    if ((danchors == NULL) != (dcands == NULL))
+        return stc_errorf(STC_ERR_USAGE, "%s: give both gradients or neither", stc_loss_type_name(spec->type));
+    memset(result, 0, sizeof(*result));
+    stc_loss_input in = {0};
+    in.n_mats = 2;
+    in.x[0] = anchors;
+    in.x[1] = cands;
+    in.rows[0] = geo->anchor_rows;
+    in.rows[1] = geo->cand_cols * geo->cand_col_rows;
+    in.dim = D;
+    in.inbatch = 1;
+    in.geo = *geo;
+    double *dx[2] = {danchors, dcands};
+    return eval_loss(spec, &in, &result->value, danchors ? dx : NULL);
+}
+
+/* ---- float32 entry points ---------------------------------------------------------- */
+
+/* A float64 copy of n floats (NULL on OOM, message recorded). */
+static double *to_f64(const float *x, size_t n, const char *what)
+{
+    double *y = stc_malloc(n * sizeof(double), what);
+    if (y)
+        for (size_t i = 0; i < n; i++)
+            y[i] = x[i];
+    return y;
+}
+
+static void to_f32(float *y, const double *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = (float)x[i];
+}
+
+int stc_loss_compute(const stc_loss_spec *spec, const float *const *emb, int n_cols, int B, int D,
+                     const stc_loss_labels *labels, stc_loss_result *result, float *const *demb)
+{
+    if (n_cols < 1 || n_cols > STC_LOSS_MAX_COLUMNS || B < 1 || D < 1)
+        return check_columns(spec, n_cols, B, D, NULL);
+    const size_t n = (size_t)B * D;
+    int rc = STC_OK;
+    double *x[STC_LOSS_MAX_COLUMNS] = {0}, *g[STC_LOSS_MAX_COLUMNS] = {0}, *lab = NULL;
+    stc_loss_labels_f64 L = {0};
+    for (int c = 0; c < n_cols; c++) {
+        x[c] = to_f64(emb[c], n, "loss embeddings (float64)");
+        g[c] = demb ? stc_malloc(n * sizeof(double), "loss gradient (float64)") : NULL;
+        if (!x[c] || (demb && !g[c])) {
+            rc = STC_ERR_NOMEM;
+            goto out;
+        }
+    }
+    if (labels && labels->values) {
+        size_t nl = (size_t)B * (labels->ndim >= 2 && labels->width > 0 ? (size_t)labels->width : 1) *
+                    (labels->ndim == 3 && labels->cols > 0 ? (size_t)labels->cols : 1);
+        lab = to_f64(labels->values, nl, "loss labels (float64)");
+        if (!lab) {
+            rc = STC_ERR_NOMEM;
+            goto out;
+        }
+        L = (stc_loss_labels_f64){lab, labels->ndim, labels->cols, labels->width};
+    }
+    rc = stc_loss_compute_f64(spec, (const double *const *)x, n_cols, B, D, &L, result, demb ? g : NULL);
+    if (!rc && demb)
+        for (int c = 0; c < n_cols; c++)
+            to_f32(demb[c], g[c], n);
+out:
+    for (int c = 0; c < n_cols; c++) {
+        free(x[c]);
+        free(g[c]);
+    }
+    free(lab);
+    return rc;
+}
+
+int stc_loss_compute_inbatch(const stc_loss_spec *spec, const float *anchors, const float *cands,
+                             const stc_inbatch_geometry *geo, int D, stc_loss_result *result, float *danchors,
+                             float *dcands)
+{
+    int rc;
+    if ((rc = stc_loss_spec_validate(spec)) || (rc = check_geometry(spec, geo, D)))
+        return rc;
+    const size_t na = (size_t)geo->anchor_rows * D, nc = (size_t)geo->cand_cols * geo->cand_col_rows * D;
+    const int grad = danchors && dcands;
+    double *a = to_f64(anchors, na, "loss anchors (float64)");
+    double *c = to_f64(cands, nc, "loss candidates (float64)");
+    double *da = grad ? stc_malloc(na * sizeof(double), "loss anchor gradient (float64)") : NULL;
+    double *dc = grad ? stc_malloc(nc * sizeof(double), "loss candidate gradient (float64)") : NULL;
+    if (!a || !c || (grad && (!da || !dc))) {
+        rc = STC_ERR_NOMEM;
+        goto out;
+    }
+    if (!grad && (danchors || dcands)) {
+        rc = stc_errorf(STC_ERR_USAGE, "%s: give both gradients or neither", stc_loss_type_name(spec->type));
+        goto out;
+    }
+    rc = stc_loss_compute_inbatch_f64(spec, a, c, geo, D, result, da, dc);
+    if (!rc && grad) {
+        to_f32(danchors, da, na);
+        to_f32(dcands, dc, nc);
+    }
+out:
+    free(a);
+    free(c);
+    free(da);
+    free(dc);
+    return rc;
+}

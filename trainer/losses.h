@@ -1,0 +1,274 @@
+/*
+ * Training losses on sentence embeddings (ST_SPEC.md section 3): the
+ * Sentence Transformers loss classes, computed from the embedding matrices
+ * the model produced, with their gradients d(loss)/d(embeddings).
+ *
+ * Shapes (llm.c's legend, for this file):
+ *   B   local rows: the batch of this rank (one row per dataset example)
+ *   D   embedding width (columns of every matrix)
+ *   k   candidate columns of an in-batch loss: positive + hard negatives
+ *   P   ranks; W = rows per candidate column after an all-gather (P*B),
+ *       W = B on one rank
+ *
+ * Two ways in:
+ *   - stc_loss_compute(): one rank's batch as text columns, in dataset column
+ *     order (anchor, positive, negative_1, ...), each [B, D], plus labels.
+ *     Every loss takes this form.
+ *   - stc_loss_compute_inbatch(): the in-batch-negatives family
+ *     (MultipleNegativesRanking and its symmetric/cached variants, and
+ *     MatryoshkaLoss around them) on "anchors x candidates" with explicit
+ *     geometry, so that a distributed layer can all-gather the candidate
+ *     columns (and the anchors when a direction needs them), call this, and
+ *     reduce-scatter d(candidates) (and d(anchors)) without knowing the
+ *     formulas. The candidate matrix is laid out as Python's
+ *     torch.cat(all_gather(col) for col in columns): all ranks' positives
+ *     [W, D], then all ranks' first negatives [W, D], ...; local anchor i's
+ *     positive is candidate row cand_offset + i (labels
+ *     arange(rank*B, rank*B + B)).
+ *
+ * Gradient contract: every gradient is ASSIGNED (=), never accumulated; a
+ * NULL gradient array asks for the value only (evaluation). The loss is the
+ * rank-local value, exactly as Python's loss module returns it on that rank
+ * (MNRL: mean over the local anchors), so that DDP's averaging of the model
+ * gradients over P gives the gradient of the global mean.
+ *
+ * Precision: the math runs in float64 throughout (the *_f64 entry points take
+ * and return float64; the float32 ones convert at the edges). B x N similarity
+ * matrices are cheap next to the model, and float64 makes the
+ * finite-difference checks of tests/test_losses.c meaningful.
+ *
+ * Where the installed sentence-transformers 6.3 differs from ST_SPEC (5.2):
+ * MNRL grew `directions` / `partition_mode` / `hardness_mode`, and the
+ * symmetric loss is now MNRL(directions = query_to_doc + doc_to_query,
+ * partition_mode = per_direction) (the same value as 5.2's (fwd + bwd) / 2);
+ * CoSENT is computed by sorting (same value as 5.2's pair matrix, no -1e12
+ * masking); AnglE accepts (anchor, positive, negatives...) tuples; MSELoss
+ * is EmbedDistillLoss("mse"): the mean over columns of each column's MSE
+ * (the same value as 5.2's concatenation), and teacher labels may also be
+ * [B, k, D] (one teacher per column); TripletLoss uses real distances again
+ * (= stc's decision). stc follows 6.3 in all of these.
+ */
+#ifndef STC_TRAINER_LOSSES_H
+#define STC_TRAINER_LOSSES_H
+
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define STC_LOSS_MAX_COLUMNS 16     /* text columns of one dataset */
+#define STC_LOSS_MAX_COMPONENTS 8   /* named parts of one loss value */
+#define STC_MATRYOSHKA_MAX_DIMS 16
+
+/* The Sentence Transformers loss classes stc implements. */
+typedef enum {
+    STC_LOSS_MNRL = 0,                    /* MultipleNegativesRankingLoss */
+    STC_LOSS_CACHED_MNRL,                 /* CachedMultipleNegativesRankingLoss (loss-on-embeddings step) */
+    STC_LOSS_MNRL_SYMMETRIC,              /* MultipleNegativesSymmetricRankingLoss */
+    STC_LOSS_CACHED_MNRL_SYMMETRIC,       /* CachedMultipleNegativesSymmetricRankingLoss */
+    STC_LOSS_COSENT,                      /* CoSENTLoss */
+    STC_LOSS_ANGLE,                       /* AnglELoss */
+    STC_LOSS_COSINE_SIMILARITY,           /* CosineSimilarityLoss (MSE of cos vs label) */
+    STC_LOSS_MSE,                         /* MSELoss (embeddings vs teacher embeddings) */
+    STC_LOSS_TRIPLET,                     /* TripletLoss */
+    STC_LOSS_CONTRASTIVE,                 /* ContrastiveLoss */
+    STC_LOSS_ONLINE_CONTRASTIVE,          /* OnlineContrastiveLoss */
+    STC_LOSS_TYPE_COUNT
+} stc_loss_type;
+
+/* Similarity of the MNRL family (util.cos_sim / util.dot_score) and of
+ * CoSENT (util.pairwise_cos_sim / util.pairwise_dot_score). */
+typedef enum {
+    STC_SIM_COS = 0, /* rows L2-normalised as F.normalize (eps 1e-12), then dot */
+    STC_SIM_DOT
+} stc_similarity;
+
+/* Distance of TripletLoss (TripletDistanceMetric) and of the contrastive
+ * losses (SiameseDistanceMetric); the exact formula depends on the loss,
+ * as in Python:
+ *   TripletLoss:  EUCLIDEAN ||a-b||_2, MANHATTAN ||a-b||_1,
+ *                 COSINE 1 - pairwise_cos_sim (F.normalize, eps 1e-12)
+ *   Contrastive:  EUCLIDEAN F.pairwise_distance = ||a-b+1e-6||_2,
+ *                 MANHATTAN ||a-b+1e-6||_1,
+ *                 COSINE (COSINE_DISTANCE) 1 - torch.cosine_similarity (eps 1e-8) */
+typedef enum {
+    STC_DIST_EUCLIDEAN = 0,
+    STC_DIST_MANHATTAN,
+    STC_DIST_COSINE
+} stc_distance;
+
+/* MNRL `directions` (bit set; QUERY_TO_DOC is required). */
+enum {
+    STC_MNRL_QUERY_TO_DOC = 1,   /* local anchor -> all candidates */
+    STC_MNRL_QUERY_TO_QUERY = 2, /* local anchor -> all (gathered) anchors but itself */
+    STC_MNRL_DOC_TO_QUERY = 4,   /* local positive -> all (gathered) anchors */
+    STC_MNRL_DOC_TO_DOC = 8      /* local positive -> all candidates but its own row's */
+};
+
+/* MNRL `partition_mode`. */
+typedef enum {
+    STC_MNRL_JOINT = 0,     /* one softmax over every selected direction */
+    STC_MNRL_PER_DIRECTION  /* one softmax per direction, log-partitions averaged */
+} stc_mnrl_partition;
+
+/* MNRL `hardness_mode`: adds strength * stop_grad(sim) to the selected
+ * query_to_doc logits (after scaling, not scaled itself). */
+typedef enum {
+    STC_HARDNESS_NONE = 0,
+    STC_HARDNESS_IN_BATCH_NEGATIVES, /* every candidate not of this anchor's own row */
+    STC_HARDNESS_HARD_NEGATIVES,     /* only this anchor's own hard negatives */
+    STC_HARDNESS_ALL_NEGATIVES       /* everything but the own positive */
+} stc_mnrl_hardness;
+
+/* One loss, with Python's constructor arguments (defaults from
+ * stc_loss_spec_init). MatryoshkaLoss is not a type of its own but a wrapper
+ * described by the matryoshka_* fields around any of these losses. */
+typedef struct {
+    stc_loss_type type;
+    double scale;                  /* MNRL family, CoSENT, AnglE: 20 */
+    stc_similarity similarity;     /* MNRL family, CoSENT: COS */
+    unsigned directions;           /* MNRL family: STC_MNRL_* bits */
+    stc_mnrl_partition partition;  /* MNRL family */
+    stc_mnrl_hardness hardness_mode;
+    double hardness_strength;      /* >= 0; 0 disables */
+    int gather_across_devices;     /* MNRL family: for the trainer; the math here is the same */
+    int mini_batch_size;           /* anchor rows per loss chunk: Cached*: 32; plain MNRL: 0 = all rows */
+    stc_distance distance;         /* Triplet: EUCLIDEAN; Contrastive, OnlineContrastive: COSINE */
+    double margin;                 /* Triplet: 5; Contrastive, OnlineContrastive: 0.5 */
+    int size_average;              /* Contrastive: 1 (mean) or 0 (sum) */
+    /* MatryoshkaLoss around this loss: none when matryoshka_n_dims == 0.
+     * Dims are kept sorted descending with their weights (as Python). */
+    int matryoshka_n_dims;
+    int matryoshka_dims[STC_MATRYOSHKA_MAX_DIMS];
+    double matryoshka_weights[STC_MATRYOSHKA_MAX_DIMS];
+    int n_dims_per_step;           /* -1 (all dims every step) or a count to sample */
+    uint64_t matryoshka_step_seed; /* sampling seed when n_dims_per_step > 0: the trainer sets
+                                      it per step from (seed, global step), equal on all ranks */
+} stc_loss_spec;
+
+/* Labels of one batch (NULL values: the dataset has no label column).
+ *   ndim 1: [B] scores or classes        (CoSENT, AnglE, CosineSimilarity, Contrastive...)
+ *   ndim 2: [B, width] teacher embeddings (MSELoss: the same teacher for every column)
+ *   ndim 3: [B, cols, width]              (MSELoss: one teacher per column) */
+typedef struct {
+    const float *values;
+    int ndim;
+    int cols;
+    int width;
+} stc_loss_labels;
+
+typedef struct {
+    const double *values;
+    int ndim;
+    int cols;
+    int width;
+} stc_loss_labels_f64;
+
+/* Geometry of an in-batch (MNRL family) call; see the head of this file. */
+typedef struct {
+    int n_local;        /* B: this rank's anchors (>= 1) */
+    int anchor_rows;    /* rows of the anchor matrix: B, or W when the anchors are gathered */
+    int anchor_offset;  /* row of local anchor 0 in the anchor matrix (rank*B when gathered) */
+    int cand_cols;      /* k: candidate columns (1 + hard negatives) */
+    int cand_col_rows;  /* W: rows per candidate column; the candidate matrix is [k*W, D] */
+    int cand_offset;    /* local anchor i's positive is candidate row cand_offset + i */
+} stc_inbatch_geometry;
+
+/* A named part of a loss value (Python losses that return a dict): the
+ * trainer optimises the sum and logs each part. */
+typedef struct {
+    char name[48];
+    double value;
+} stc_loss_component;
+
+/* What a loss call returns. n_components == 0: a plain loss (all losses of
+ * this file; Python returns a scalar for each of them). */
+typedef struct {
+    double value;
+    int n_components;
+    stc_loss_component components[STC_LOSS_MAX_COMPONENTS];
+} stc_loss_result;
+
+/* Python class name of a type ("MultipleNegativesRankingLoss"). */
+const char *stc_loss_type_name(stc_loss_type type);
+
+/* The type of a Python class name; STC_ERR_USAGE (naming the supported
+ * classes) for anything else. "MatryoshkaLoss" is not a type (see
+ * stc_loss_spec_from_json). */
+int stc_loss_type_from_name(const char *name, stc_loss_type *type);
+
+/* Python's constructor defaults for a type. */
+void stc_loss_spec_init(stc_loss_spec *spec, stc_loss_type type);
+
+/* Checks a spec's values (ranges, combinations Python rejects); 0 or
+ * STC_ERR_USAGE with a message. */
+int stc_loss_spec_validate(const stc_loss_spec *spec);
+
+/* Sets the MatryoshkaLoss wrapper: dims (> 0, at most `embedding_dim` when
+ * that is > 0) and optional weights (NULL: all 1), sorted by dim descending
+ * as Python does; n_dims_per_step -1 or >= 1. */
+int stc_loss_spec_set_matryoshka(stc_loss_spec *spec, const int *dims, const double *weights,
+                                 int n_dims, int n_dims_per_step, int embedding_dim);
+
+/* Reads a loss object of the training config:
+ * {"type": "<Python class>", <constructor arguments by Python name>}, with
+ * {"type": "MatryoshkaLoss", "loss": {...}, "matryoshka_dims": [...],
+ *  "matryoshka_weights": [...], "n_dims_per_step": -1} around any loss.
+ * Unknown keys, wrong types and values Python would reject are errors
+ * naming `where` (e.g. "config.json: loss") and the key. Arguments naming
+ * Python features stc does not have (projection_dim, mini_batch_num_tokens,
+ * a loss_fct other than MSELoss, ...) are accepted only at their defaults. */
+int stc_loss_spec_from_json(const cJSON *obj, const char *where, stc_loss_spec *spec);
+
+/* 1 for the in-batch-negatives family (MNRL, symmetric, cached variants),
+ * whose inputs can be gathered across ranks. */
+int stc_loss_is_inbatch(stc_loss_type type);
+
+/* 1 for the GradCache losses (the trainer embeds in mini-batches first). */
+int stc_loss_is_cached(stc_loss_type type);
+
+/*
+ * One rank's batch as text columns. emb[c] is [B, D] for c < n_cols
+ * (dataset column order); demb[c] (or demb itself) NULL for value only.
+ * Column counts: MNRL family >= 2, Triplet 3, CoSENT / CosineSimilarity /
+ * Contrastive / OnlineContrastive >= 2 (only the first two are used, as in
+ * Python), AnglE >= 2, MSE >= 1. Labels: required by CoSENT,
+ * CosineSimilarity, Contrastive, OnlineContrastive ([B]) and MSE ([B, D] or
+ * [B, n_cols, D]); optional for AnglE with > 2 columns (NULL: ones); ignored
+ * by the rest. Returns 0 or an stc_status (STC_ERR_USAGE for shapes that do
+ * not fit the loss, STC_ERR_DATA for non-finite labels, STC_ERR_NOMEM).
+ */
+int stc_loss_compute(const stc_loss_spec *spec, const float *const *emb, int n_cols, int B, int D,
+                     const stc_loss_labels *labels, stc_loss_result *result, float *const *demb);
+int stc_loss_compute_f64(const stc_loss_spec *spec, const double *const *emb, int n_cols, int B,
+                         int D, const stc_loss_labels_f64 *labels, stc_loss_result *result,
+                         double *const *demb);
+
+/*
+ * The in-batch family on anchors [geo->anchor_rows, D] x candidates
+ * [geo->cand_cols * geo->cand_col_rows, D] (see the head of this file).
+ * danchors [anchor_rows, D] and dcands [k*W, D] are assigned (both NULL for
+ * the value only): the caller sums them back to their owner ranks
+ * (reduce-scatter). The query_to_query and doc_to_query directions need the
+ * anchors of every candidate row (anchor_rows == cand_col_rows); the default
+ * query_to_doc needs only the local anchors. The spec's mini_batch_size
+ * splits the local anchors into chunks whose loss is
+ * CE(chunk) * len(chunk) / B, summed (CachedMNRL's loss step): the same value
+ * and gradients as one chunk, up to rounding, with B x N memory cut to
+ * mini_batch_size x N.
+ */
+int stc_loss_compute_inbatch(const stc_loss_spec *spec, const float *anchors, const float *cands,
+                             const stc_inbatch_geometry *geo, int D, stc_loss_result *result,
+                             float *danchors, float *dcands);
+int stc_loss_compute_inbatch_f64(const stc_loss_spec *spec, const double *anchors,
+                                 const double *cands, const stc_inbatch_geometry *geo, int D,
+                                 stc_loss_result *result, double *danchors, double *dcands);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
