@@ -69,14 +69,18 @@ void stc_pooling_forward(const stc_pooling *p, float *out, const float *tok, con
         float *o = out + (size_t)b * dim;
         int n_unmasked = L - first;
         if (p->cls) {
-            memcpy(o, x, sizeof(float) * (size_t)C);
+            /* The first unmasked token (sentence-transformers 6.x: with
+             * include_prompt false, the first token after the prompt; 5.x
+             * always took token 0); token 0 when every token is masked. */
+            int at = first < L ? first : 0;
+            memcpy(o, x + (size_t)at * C, sizeof(float) * (size_t)C);
             o += C;
         }
         if (p->max) {
             for (int c = 0; c < C; c++) {
-                /* Masked tokens count as -1e9 in Python, so an all-masked
-                 * text pools to -1e9. */
-                float m = n_unmasked < L ? -1e9f : -INFINITY;
+                /* Masked tokens count as -inf (sentence-transformers 6.x;
+                 * 5.x used -1e9), so an all-masked text pools to -inf. */
+                float m = -INFINITY;
                 for (int i = first; i < L; i++)
                     m = x[(size_t)i * C + c] > m ? x[(size_t)i * C + c] : m;
                 o[c] = m;
@@ -137,9 +141,10 @@ void stc_pooling_backward(const stc_pooling *p, float *d_tok, const float *d_out
         const float *g = d_out + (size_t)b * dim;
         int n_unmasked = L - first;
         if (p->cls) {
+            int at = first < L ? first : 0;
             if (L > 0)
                 for (int c = 0; c < C; c++)
-                    dx[c] += g[c];
+                    dx[(size_t)at * C + c] += g[c];
             g += C;
         }
         if (p->max) {
@@ -151,8 +156,7 @@ void stc_pooling_backward(const stc_pooling *p, float *d_tok, const float *d_out
                         m = x[(size_t)i * C + c];
                         arg = i;
                     }
-                /* A masked -1e9 winning (all tokens masked) has no token. */
-                if (arg >= 0 && !(n_unmasked < L && m < -1e9f))
+                if (arg >= 0)
                     dx[(size_t)arg * C + c] += g[c];
             }
             g += C;

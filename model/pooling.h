@@ -24,8 +24,8 @@ int stc_pooling_dim(const stc_pooling *p);
 
 /* out[B, dim] from tok[T, C] of a packed batch. skip[b] (may be NULL) is the
  * number of leading tokens masked out for sequence b when include_prompt is
- * false (ST's prompt_length: [CLS] + prompt tokens); cls pooling still reads
- * token 0, as in Python. */
+ * false (ST's prompt_length: [CLS] + prompt tokens); cls pooling then reads
+ * the first token after them, as sentence-transformers 6.x does. */
 void stc_pooling_forward(const stc_pooling *p, float *out, const float *tok, const int *cu_seqlens,
                          const int *skip, int B, int C);
 

@@ -1,0 +1,135 @@
+/* Saving a Sentence Transformers model directory (see st_save.h). */
+#include "model/st_save.h"
+#include "model/safetensors.h"
+#include "util/error.h"
+#include "util/fileio.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+int stc_mkdir_p(const char *dir)
+{
+    char *p = strdup(dir);
+    if (!p)
+        return stc_errorf(STC_ERR_NOMEM, "out of memory");
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+            int rc = stc_errorf(STC_ERR_IO, "%s: cannot create directory: %s", p, strerror(errno));
+            free(p);
+            return rc;
+        }
+        *s = '/';
+    }
+    int rc = 0;
+    if (mkdir(p, 0755) != 0 && errno != EEXIST)
+        rc = stc_errorf(STC_ERR_IO, "%s: cannot create directory: %s", p, strerror(errno));
+    free(p);
+    return rc;
+}
+
+/* Weight files are written from the slab, never copied. */
+static int is_weight_file(const char *name)
+{
+    return !strcmp(name, "model.safetensors") || !strcmp(name, "pytorch_model.bin") ||
+           strstr(name, ".tmp") != NULL;
+}
+
+/* Copies src_dir's files (and, recursively, its folders) into dst_dir,
+ * except weight files. */
+static int copy_tree(const char *src_dir, const char *dst_dir)
+{
+    int rc = stc_mkdir_p(dst_dir);
+    if (rc)
+        return rc;
+    DIR *d = opendir(src_dir);
+    if (!d)
+        return stc_errorf(STC_ERR_IO, "%s: cannot list: %s", src_dir, strerror(errno));
+    struct dirent *e;
+    while (!rc && (e = readdir(d))) {
+        if (e->d_name[0] == '.' || is_weight_file(e->d_name))
+            continue;
+        char *src = stc_path_join(src_dir, e->d_name), *dst = stc_path_join(dst_dir, e->d_name);
+        if (!src || !dst) {
+            rc = stc_errorf(STC_ERR_NOMEM, "out of memory");
+        } else if (stc_is_dir(src)) {
+            /* Checkpoints and run outputs are not part of a model. */
+            if (strncmp(e->d_name, "checkpoint-", 11) != 0 && strcmp(e->d_name, "eval") != 0)
+                rc = copy_tree(src, dst);
+        } else if (stc_is_file(src)) {
+            char *data;
+            size_t len;
+            if (!(rc = stc_read_file(src, &data, &len))) {
+                rc = stc_write_file_atomic(dst, data, len);
+                free(data);
+            }
+        }
+        free(src);
+        free(dst);
+    }
+    closedir(d);
+    return rc;
+}
+
+/* Writes module_idx's parameters to file under their file keys. */
+static int write_module_weights(const stc_st_model *m, int module_idx, const char *file)
+{
+    const stc_param_table *t = &m->params;
+    int n = 0;
+    for (int i = 0; i < t->n; i++)
+        n += t->params[i].module_idx == module_idx;
+    stc_st_write_tensor *w = stc_calloc((size_t)n, sizeof *w, "tensor list");
+    if (!w)
+        return STC_ERR_NOMEM;
+    int k = 0;
+    for (int i = 0; i < t->n; i++) {
+        const stc_param *p = &t->params[i];
+        if (p->module_idx != module_idx)
+            continue;
+        w[k].name = p->file_key;
+        w[k].dtype = STC_DT_F32;
+        w[k].ndim = p->ndim;
+        for (int d = 0; d < p->ndim; d++)
+            w[k].shape[d] = p->shape[d];
+        w[k].data = stc_params_data(t, i);
+        k++;
+    }
+    /* transformers refuses safetensors files without format "pt". */
+    const char *keys[] = {"format"}, *vals[] = {"pt"};
+    int rc = stc_safetensors_write(file, w, n, keys, vals, 1);
+    free(w);
+    return rc;
+}
+
+int stc_st_model_save(const stc_st_model *m, const char *out_dir)
+{
+    int rc = stc_mkdir_p(out_dir);
+    if (rc)
+        return rc;
+    char a[4096], b[4096];
+    if (!realpath(m->dir, a) || !realpath(out_dir, b) || strcmp(a, b) != 0) {
+        if ((rc = copy_tree(m->dir, out_dir)))
+            return rc;
+    }
+    for (int k = 0; k < m->n_modules; k++) {
+        const stc_module *mod = &m->modules[k];
+        if (mod->kind != STC_MODULE_TRANSFORMER && mod->kind != STC_MODULE_DENSE)
+            continue;
+        char *mdir = stc_path_join(out_dir, mod->path);
+        char *file = mdir ? stc_path_join(mdir, "model.safetensors") : NULL;
+        rc = file ? stc_mkdir_p(mdir) : stc_errorf(STC_ERR_NOMEM, "out of memory");
+        if (!rc)
+            rc = write_module_weights(m, k, file);
+        free(file);
+        free(mdir);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
