@@ -19,7 +19,7 @@ expect_error() {
   local name=$1 code=$2 pat=$3; shift 4
   "$@" >"$tmp/out" 2>"$tmp/err"; local rc=$?
   if [ "$rc" -ne "$code" ]; then fail "$name: exit $rc, expected $code: $(cat "$tmp/err")"; return; fi
-  if ! grep -Eq "$pat" "$tmp/err"; then fail "$name: stderr lacks /$pat/: $(cat "$tmp/err")"; return; fi
+  if ! grep -Eq -- "$pat" "$tmp/err"; then fail "$name: stderr lacks /$pat/: $(cat "$tmp/err")"; return; fi
   ok
 }
 

@@ -1,0 +1,334 @@
+/*
+ * AdamW (torch.optim.AdamW semantics) and clip_grad_norm_ on CPU; see
+ * optimizer.h for the update and for what "no gradient" means.
+ */
+#include "trainer/optimizer.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/error.h"
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "stc's checkpoint buffers are little-endian; a big-endian host needs byte swapping here"
+#endif
+
+/* Elements per unit of parallel work (optimizer chunks, norm partials). */
+enum { STC_OPT_CHUNK = 1 << 16 };
+
+/* Per-parameter scalars of one step, in the precision torch applies them. */
+typedef struct {
+    int active;        /* has a gradient this step */
+    float decay_mul;   /* 1 - lr*wd */
+    float step_neg;    /* -(lr / (1 - b1^t)) */
+    float bc2_sqrt;    /* sqrt(1 - b2^t) */
+} adamw_scalars;
+
+void stc_adamw_free(stc_adamw *opt)
+{
+    for (int s = 0; s < opt->n_sources; s++) {
+        if (opt->m)
+            free(opt->m[s]);
+        if (opt->v)
+            free(opt->v[s]);
+    }
+    free(opt->m);
+    free(opt->v);
+    free(opt->step);
+    free(opt->chunks);
+    memset(opt, 0, sizeof *opt);
+}
+
+int stc_adamw_init(stc_adamw *opt, const stc_param_groups *pg, double beta1, double beta2, double eps)
+{
+    memset(opt, 0, sizeof *opt);
+    if (!(beta1 >= 0.0 && beta1 < 1.0) || !(beta2 >= 0.0 && beta2 < 1.0) || !(eps >= 0.0) || !isfinite(eps))
+        return stc_errorf(STC_ERR_USAGE, "AdamW: need 0 <= adam_beta1, adam_beta2 < 1 and adam_epsilon >= 0 "
+                          "(got %g, %g, %g)", beta1, beta2, eps);
+    opt->beta1 = beta1;
+    opt->beta2 = beta2;
+    opt->eps = eps;
+    opt->pg = pg;
+    opt->n_sources = pg->n_sources;
+    size_t ns = pg->n_sources ? (size_t)pg->n_sources : 1;
+    opt->m = stc_calloc(ns, sizeof(float *), "AdamW moments");
+    opt->v = stc_calloc(ns, sizeof(float *), "AdamW moments");
+    opt->step = stc_calloc(pg->n_params ? (size_t)pg->n_params : 1, sizeof(int64_t), "AdamW steps");
+    if (!opt->m || !opt->v || !opt->step)
+        goto err_nomem;
+    for (int s = 0; s < pg->n_sources; s++) {
+        size_t n = pg->source_total[s] ? pg->source_total[s] : 1;
+        opt->m[s] = stc_calloc(n, sizeof(float), "AdamW first moments");
+        opt->v[s] = stc_calloc(n, sizeof(float), "AdamW second moments");
+        if (!opt->m[s] || !opt->v[s])
+            goto err_nomem;
+    }
+    /* Work list: each parameter cut into pieces of at most STC_OPT_CHUNK. */
+    size_t nc = 0;
+    for (int k = 0; k < pg->n_params; k++)
+        nc += (pg->count[k] + STC_OPT_CHUNK - 1) / STC_OPT_CHUNK;
+    opt->chunks = stc_malloc(sizeof *opt->chunks * (nc ? nc : 1), "AdamW work list");
+    if (!opt->chunks)
+        goto err_nomem;
+    for (int k = 0; k < pg->n_params; k++)
+        for (size_t b = 0; b < pg->count[k]; b += STC_OPT_CHUNK) {
+            stc_adamw_chunk *c = &opt->chunks[opt->n_chunks++];
+            c->param = k;
+            c->begin = pg->offset[k] + b;
+            c->count = pg->count[k] - b < STC_OPT_CHUNK ? pg->count[k] - b : STC_OPT_CHUNK;
+        }
+    return 0;
+
+err_nomem:
+    stc_adamw_free(opt);
+    return STC_ERR_NOMEM;
+}
+
+double stc_adamw_group_lr(const stc_adamw *opt, int g, double lr_factor)
+{
+    /* torch's LambdaLR: group["lr"] = base_lr * lambda(k), in double. */
+    return opt->pg->groups[g].lr * lr_factor;
+}
+
+/* The update of elements [0, n) of one chunk (see optimizer.h). */
+static void adamw_update(float *p, float *m, float *v, const float *g, size_t n, const adamw_scalars *sc,
+                         float w1, float b2, float w2, float eps)
+{
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i];
+        float pi = p[i] * sc->decay_mul;
+        float mi = m[i] + w1 * (gi - m[i]);
+        float vi = v[i] * b2 + w2 * gi * gi;
+        float denom = sqrtf(vi) / sc->bc2_sqrt + eps;
+        p[i] = pi + sc->step_neg * mi / denom;
+        m[i] = mi;
+        v[i] = vi;
+    }
+}
+
+int stc_adamw_step(stc_adamw *opt, const stc_adamw_slab *slabs, double lr_factor)
+{
+    const stc_param_groups *pg = opt->pg;
+    adamw_scalars *sc = stc_malloc(sizeof *sc * (size_t)(pg->n_params ? pg->n_params : 1), "AdamW step");
+    if (!sc)
+        return STC_ERR_NOMEM;
+    for (int s = 0; s < pg->n_sources; s++)
+        if (!slabs[s].param || !slabs[s].grad) {
+            free(sc);
+            return stc_errorf(STC_ERR_INTERNAL, "AdamW step: source %d has no parameter or gradient slab", s);
+        }
+    /* Per parameter: advance its step count if it has a gradient and fix
+     * the scalars, as torch computes them (double, then rounded to float
+     * when they meet the float32 tensors). */
+    for (int k = 0; k < pg->n_params; k++) {
+        const unsigned char *hg = slabs[pg->source[k]].has_grad;
+        sc[k].active = !hg || hg[pg->index[k]];
+        if (!sc[k].active)
+            continue;
+        const stc_param_group *grp = &pg->groups[pg->group_of[k]];
+        double lr = grp->lr * lr_factor;
+        double t = (double)++opt->step[k];
+        double bc1 = 1.0 - pow(opt->beta1, t);
+        double bc2 = 1.0 - pow(opt->beta2, t);
+        sc[k].decay_mul = grp->weight_decay != 0.0 ? (float)(1.0 - lr * grp->weight_decay) : 1.0f;
+        sc[k].step_neg = (float)(-(lr / bc1));
+        sc[k].bc2_sqrt = (float)sqrt(bc2);
+    }
+    float w1 = (float)(1.0 - opt->beta1), b2 = (float)opt->beta2, w2 = (float)(1.0 - opt->beta2);
+    float eps = (float)opt->eps;
+    int n_chunks = opt->n_chunks;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int c = 0; c < n_chunks; c++) {
+        const stc_adamw_chunk *ch = &opt->chunks[c];
+        int k = ch->param;
+        if (!sc[k].active)
+            continue;
+        int s = pg->source[k];
+        adamw_update(slabs[s].param + ch->begin, opt->m[s] + ch->begin, opt->v[s] + ch->begin,
+                     slabs[s].grad + ch->begin, ch->count, &sc[k], w1, b2, w2, eps);
+    }
+    free(sc);
+    return 0;
+}
+
+/* ---- state buffer ----------------------------------------------------- */
+
+static const char adamw_magic[8] = {'S', 'T', 'C', 'A', 'D', 'A', 'M', 'W'};
+enum { ADAMW_STATE_VERSION = 1 };
+
+/* Header: magic, u32 version, u32 n_sources, f64 beta1, beta2, eps,
+ * u64 n_params, u64 total[n_sources]. */
+static size_t header_bytes(int n_sources)
+{
+    return 8 + 4 + 4 + 3 * 8 + 8 + 8 * (size_t)n_sources;
+}
+
+size_t stc_adamw_state_bytes(const stc_adamw *opt)
+{
+    size_t n = header_bytes(opt->n_sources) + 8 * (size_t)opt->pg->n_params;
+    for (int s = 0; s < opt->n_sources; s++)
+        n += 2 * sizeof(float) * opt->pg->source_total[s];
+    return n;
+}
+
+/* Sequential writer / reader over a byte buffer. */
+static void wr(unsigned char **p, const void *src, size_t n)
+{
+    memcpy(*p, src, n);
+    *p += n;
+}
+
+static void rd(const unsigned char **p, void *dst, size_t n)
+{
+    memcpy(dst, *p, n);
+    *p += n;
+}
+
+int stc_adamw_state_save(const stc_adamw *opt, void *buf, size_t cap)
+{
+    size_t need = stc_adamw_state_bytes(opt);
+    if (cap < need)
+        return stc_errorf(STC_ERR_INTERNAL, "AdamW state: buffer of %zu bytes, need %zu", cap, need);
+    unsigned char *p = buf;
+    uint32_t version = ADAMW_STATE_VERSION, ns = (uint32_t)opt->n_sources;
+    uint64_t np = (uint64_t)opt->pg->n_params;
+    wr(&p, adamw_magic, 8);
+    wr(&p, &version, 4);
+    wr(&p, &ns, 4);
+    wr(&p, &opt->beta1, 8);
+    wr(&p, &opt->beta2, 8);
+    wr(&p, &opt->eps, 8);
+    wr(&p, &np, 8);
+    for (int s = 0; s < opt->n_sources; s++) {
+        uint64_t t = opt->pg->source_total[s];
+        wr(&p, &t, 8);
+    }
+    wr(&p, opt->step, 8 * (size_t)np);
+    for (int s = 0; s < opt->n_sources; s++) {
+        wr(&p, opt->m[s], sizeof(float) * opt->pg->source_total[s]);
+        wr(&p, opt->v[s], sizeof(float) * opt->pg->source_total[s]);
+    }
+    return 0;
+}
+
+int stc_adamw_state_load(stc_adamw *opt, const void *buf, size_t len, const char *what)
+{
+    const unsigned char *p = buf;
+    if (len < header_bytes(0) || memcmp(p, adamw_magic, 8) != 0)
+        return stc_errorf(STC_ERR_DATA, "%s: not an stc AdamW state (bad magic or too short)", what);
+    p += 8;
+    uint32_t version, ns;
+    double b1, b2, eps;
+    uint64_t np;
+    rd(&p, &version, 4);
+    rd(&p, &ns, 4);
+    rd(&p, &b1, 8);
+    rd(&p, &b2, 8);
+    rd(&p, &eps, 8);
+    rd(&p, &np, 8);
+    if (version != ADAMW_STATE_VERSION)
+        return stc_errorf(STC_ERR_DATA, "%s: AdamW state version %u, this stc reads %d", what, version,
+                          ADAMW_STATE_VERSION);
+    if (ns != (uint32_t)opt->n_sources || np != (uint64_t)opt->pg->n_params)
+        return stc_errorf(STC_ERR_DATA,
+                          "%s: AdamW state for %u parameter sources / %llu tensors, the model has %d / %d",
+                          what, ns, (unsigned long long)np, opt->n_sources, opt->pg->n_params);
+    if (len < header_bytes(opt->n_sources))
+        return stc_errorf(STC_ERR_DATA, "%s: AdamW state truncated", what);
+    for (int s = 0; s < opt->n_sources; s++) {
+        uint64_t t;
+        rd(&p, &t, 8);
+        if (t != (uint64_t)opt->pg->source_total[s])
+            return stc_errorf(STC_ERR_DATA, "%s: AdamW state holds %llu elements for source %d, the model %zu",
+                              what, (unsigned long long)t, s, opt->pg->source_total[s]);
+    }
+    if (len != stc_adamw_state_bytes(opt))
+        return stc_errorf(STC_ERR_DATA, "%s: AdamW state is %zu bytes, expected %zu", what, len,
+                          stc_adamw_state_bytes(opt));
+    if (!(b1 >= 0.0 && b1 < 1.0) || !(b2 >= 0.0 && b2 < 1.0) || !(eps >= 0.0) || !isfinite(eps))
+        return stc_errorf(STC_ERR_DATA, "%s: AdamW state has betas (%g, %g) / eps %g out of range", what, b1,
+                          b2, eps);
+    const unsigned char *steps = p;
+    for (uint64_t k = 0; k < np; k++) {
+        int64_t st;
+        memcpy(&st, steps + 8 * k, 8);
+        if (st < 0)
+            return stc_errorf(STC_ERR_DATA, "%s: AdamW state has a negative step count", what);
+    }
+    /* Validated: now overwrite. */
+    opt->beta1 = b1;
+    opt->beta2 = b2;
+    opt->eps = eps;
+    rd(&p, opt->step, 8 * (size_t)np);
+    for (int s = 0; s < opt->n_sources; s++) {
+        rd(&p, opt->m[s], sizeof(float) * opt->pg->source_total[s]);
+        rd(&p, opt->v[s], sizeof(float) * opt->pg->source_total[s]);
+    }
+    return 0;
+}
+
+/* ---- gradient clipping ------------------------------------------------- */
+
+int stc_clip_grad_norm(const stc_param_table *t, float *grad, const unsigned char *has_grad,
+                       double max_norm, double *norm_out)
+{
+    /* Pieces of at most STC_OPT_CHUNK elements over the tensors with
+     * gradients, in table order; each piece's sum of squares is taken
+     * sequentially and the partials are added in piece order, so the
+     * result is the same for any thread count. */
+    size_t n_pieces = 0;
+    for (int i = 0; i < t->n; i++)
+        if (!has_grad || has_grad[i])
+            n_pieces += (t->params[i].count + STC_OPT_CHUNK - 1) / STC_OPT_CHUNK;
+    size_t *begin = stc_malloc(sizeof(size_t) * (n_pieces ? n_pieces : 1), "gradient norm");
+    size_t *count = stc_malloc(sizeof(size_t) * (n_pieces ? n_pieces : 1), "gradient norm");
+    double *partial = stc_malloc(sizeof(double) * (n_pieces ? n_pieces : 1), "gradient norm");
+    if (!begin || !count || !partial) {
+        free(begin);
+        free(count);
+        free(partial);
+        return STC_ERR_NOMEM;
+    }
+    size_t q = 0;
+    for (int i = 0; i < t->n; i++) {
+        if (has_grad && !has_grad[i])
+            continue;
+        const stc_param *p = &t->params[i];
+        for (size_t b = 0; b < p->count; b += STC_OPT_CHUNK) {
+            begin[q] = p->offset + b;
+            count[q] = p->count - b < STC_OPT_CHUNK ? p->count - b : STC_OPT_CHUNK;
+            q++;
+        }
+    }
+    long np = (long)n_pieces;
+#pragma omp parallel for schedule(static)
+    for (long j = 0; j < np; j++) {
+        const float *g = grad + begin[j];
+        double acc = 0.0;
+        for (size_t i = 0; i < count[j]; i++)
+            acc += (double)g[i] * (double)g[i];
+        partial[j] = acc;
+    }
+    double sum = 0.0;
+    for (long j = 0; j < np; j++)
+        sum += partial[j];
+    double norm = sqrt(sum);
+    *norm_out = norm;
+    if (max_norm > 0.0 && isfinite(norm)) {
+        double coef = max_norm / (norm + 1e-6);
+        if (coef < 1.0) {
+            float c = (float)coef;
+#pragma omp parallel for schedule(static)
+            for (long j = 0; j < np; j++) {
+                float *g = grad + begin[j];
+                for (size_t i = 0; i < count[j]; i++)
+                    g[i] *= c;
+            }
+        }
+    }
+    free(begin);
+    free(count);
+    free(partial);
+    return 0;
+}
