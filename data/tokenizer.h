@@ -27,6 +27,14 @@ typedef struct stc_tokenizer stc_tokenizer;
 int stc_tokenizer_load(stc_tokenizer **out, const char *model_dir, int do_lower_case);
 void stc_tokenizer_free(stc_tokenizer *tok);
 
+/* The same from bytes in memory (tests, fuzzing): the contents of a
+ * tokenizer.json, or of a vocab.txt, plus optionally (config may be NULL) of
+ * tokenizer_config.json; path names the first in messages. */
+int stc_tokenizer_from_json(stc_tokenizer **out, const char *json, size_t len, const char *path,
+                            const char *config, size_t config_len, int do_lower_case);
+int stc_tokenizer_from_vocab(stc_tokenizer **out, const char *vocab, size_t len, const char *path,
+                             const char *config, size_t config_len, int do_lower_case);
+
 int stc_tokenizer_vocab_size(const stc_tokenizer *tok);
 int32_t stc_tokenizer_pad_id(const stc_tokenizer *tok);
 int32_t stc_tokenizer_cls_id(const stc_tokenizer *tok);
