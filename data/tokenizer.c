@@ -40,6 +40,7 @@
 #include "util/fileio.h"
 
 #include <cjson/cJSON.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +80,7 @@ static uint64_t tok_hash(const char *s, size_t n)
     return h ^ (h >> 29);
 }
 
+/* An empty table with room for n_keys at load factor <= 1/2. */
 static int table_init(tok_table *t, size_t n_keys)
 {
     size_t cap = 16;
@@ -337,6 +339,7 @@ typedef struct {
     void *heap;       /* word buffers when max_chars > TOK_STACK_WORD */
 } tok_scratch;
 
+/* Word buffers for one encode call: on the stack unless max_chars is large. */
 static int scratch_init(tok_scratch *s, const stc_tokenizer *t)
 {
     s->cap = t->max_chars + 1;
@@ -360,19 +363,23 @@ static int scratch_init(tok_scratch *s, const stc_tokenizer *t)
     return 0;
 }
 
+/* Releases what scratch_init and run_segment allocated. */
 static void scratch_free(tok_scratch *s)
 {
     free(s->heap);
     free(s->seg);
 }
 
+/* Emits one id: kept while there is room, always counted (saturating). */
 static inline void sink_put(tok_sink *k, int32_t id)
 {
     if (k->n < k->cap)
         k->ids[k->n] = id;
-    k->n++;
+    if (k->n < INT_MAX)
+        k->n++;
 }
 
+/* 1 for a UTF-8 continuation byte (never the start of a character). */
 static inline int is_cont_byte(char b)
 {
     return ((unsigned char)b & 0xC0) == 0x80;
@@ -477,6 +484,7 @@ static void count_invalid(const unsigned char *s, size_t n, long *n_invalid)
     }
 }
 
+/* 1 once nothing more the sink receives can be kept and the caller said so. */
 static inline int sink_full(const tok_sink *k)
 {
     return k->stop && k->n >= k->cap;
@@ -732,6 +740,8 @@ static int tpl_specials(const tok_tpl_item *items, int n, int *vocab_size)
     return k;
 }
 
+/* Single text: the content goes straight into ids after the template's
+ * leading specials; without n_untruncated the encoder stops once full. */
 int stc_tokenizer_encode(const stc_tokenizer *tok, const char *text, size_t len, int max_len,
                          int32_t *ids, int32_t *type_ids, int *n_tokens, int *n_untruncated,
                          long *n_invalid)
@@ -819,6 +829,8 @@ static void truncate_longest_first(int n1, int n2, int max, int *k1, int *k2)
         *k2 = n2;
 }
 
+/* Pair: both texts tokenized in full (longest_first needs both lengths),
+ * up to max_len ids of each kept, then truncated and templated. */
 int stc_tokenizer_encode_pair(const stc_tokenizer *tok, const char *a, size_t alen, const char *b,
                               size_t blen, int max_len, int32_t *ids, int32_t *type_ids, int *n_tokens,
                               long *n_invalid)
@@ -877,6 +889,7 @@ int stc_tokenizer_encode_pair(const stc_tokenizer *tok, const char *a, size_t al
     return 0;
 }
 
+/* Accessors (see tokenizer.h). */
 int stc_tokenizer_vocab_size(const stc_tokenizer *tok)
 {
     return tok->vocab_size;
@@ -897,6 +910,7 @@ int32_t stc_tokenizer_sep_id(const stc_tokenizer *tok)
     return tok->sep_id;
 }
 
+/* Frees everything the loader allocated; NULL is a no-op. */
 void stc_tokenizer_free(stc_tokenizer *tok)
 {
     if (!tok)
@@ -920,7 +934,7 @@ void stc_tokenizer_free(stc_tokenizer *tok)
 
 /* What tokenizer_config.json / special_tokens_map.json say. */
 typedef struct {
-    int bert_class;     /* tokenizer_class is BertTokenizer or BertTokenizerFast */
+    int bert_class;     /* transformers builds the normalizer from this config (bert_like_class) */
     int do_lower_case;  /* -1: absent */
     int strip_accents;  /* -1: absent or null */
     int chinese;        /* tokenize_chinese_chars; -1: absent */
@@ -958,6 +972,30 @@ static int json_tristate(const cJSON *obj, const char *key, const char *path, in
     return 0;
 }
 
+/* 1 if transformers' tokenizer class of that name rebuilds the BertNormalizer
+ * from tokenizer_config.json (do_lower_case, strip_accents,
+ * tokenize_chinese_chars): BertTokenizer and its subclasses, MPNetTokenizer. */
+static int bert_like_class(const char *name)
+{
+    static const char *const names[] = {"BertTokenizer", "DistilBertTokenizer", "ElectraTokenizer",
+                                        "MPNetTokenizer"};
+    size_t n = strlen(name);
+    if (n > 4 && !strcmp(name + n - 4, "Fast"))
+        n -= 4;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strlen(names[i]) == n && !strncmp(name, names[i], n))
+            return 1;
+    return 0;
+}
+
+/* The same by config.json's model_type (AutoTokenizer's mapping, used when
+ * tokenizer_config.json names no class). */
+static int bert_like_model_type(const char *model_type)
+{
+    return model_type && (!strcmp(model_type, "bert") || !strcmp(model_type, "distilbert") ||
+                          !strcmp(model_type, "electra") || !strcmp(model_type, "mpnet"));
+}
+
 /* Reads the settings of tokenizer_config.json (cfg_root, may be NULL) and
  * the token names of special_tokens_map.json (map_root, may be NULL). */
 static int config_read(tok_config *c, const cJSON *cfg_root, const char *cfg_path, const cJSON *map_root)
@@ -973,9 +1011,10 @@ static int config_read(tok_config *c, const cJSON *cfg_root, const char *cfg_pat
             (rc = json_tristate(cfg_root, "tokenize_chinese_chars", cfg_path, &c->chinese)))
             return rc;
         const cJSON *cls = cJSON_GetObjectItemCaseSensitive(cfg_root, "tokenizer_class");
-        if (cJSON_IsString(cls) &&
-            (!strcmp(cls->valuestring, "BertTokenizer") || !strcmp(cls->valuestring, "BertTokenizerFast")))
-            c->bert_class = 1;
+        if (cJSON_IsString(cls))
+            c->bert_class = bert_like_class(cls->valuestring);
+        else
+            c->bert_class = -1; /* decided by config.json's model_type */
         for (int i = 0; i < 5; i++)
             c->names[i] = config_token(cJSON_GetObjectItemCaseSensitive(cfg_root, sp_keys[i]));
         const cJSON *dec = cJSON_GetObjectItemCaseSensitive(cfg_root, "added_tokens_decoder");
@@ -1043,6 +1082,7 @@ static int loader_key(tok_loader *L, const char *s, size_t n, int32_t id)
     return 0;
 }
 
+/* Frees the loader's key lists (the arena belongs to the tokenizer). */
 static void loader_free(tok_loader *L)
 {
     free(L->key_off);
@@ -1150,6 +1190,8 @@ done:
     return 0;
 }
 
+/* Order of raw added tokens: by first byte, then longest first (so the first
+ * match found at a position is the longest), then by definition order. */
 static int cmp_raw_order_ctx_len(const stc_tokenizer *t, int a, int b)
 {
     unsigned char fa = (unsigned char)t->added[a].content[0], fb = (unsigned char)t->added[b].content[0];
@@ -1290,6 +1332,7 @@ static int finish(stc_tokenizer *t, const char *path, int do_lower_case, const t
     return 0;
 }
 
+/* A boolean member, dflt when absent or not a boolean (serde defaults). */
 static int json_bool(const cJSON *obj, const char *key, int dflt)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
@@ -1352,6 +1395,7 @@ static int parse_normalizer(stc_tokenizer *t, const cJSON *n, const char *path, 
     return 0;
 }
 
+/* BertPreTokenizer (alone or as the only member of a Sequence) or none. */
 static int parse_pre_tokenizer(stc_tokenizer *t, const cJSON *p, const char *path)
 {
     t->pretok_bert = 0;
@@ -1457,6 +1501,8 @@ static int32_t processing_pair(const cJSON *pp, const char *key)
     return json_id(cJSON_GetArrayItem(v, 1));
 }
 
+/* The template: TemplateProcessing, BertProcessing, RobertaProcessing, or
+ * none (the text alone; a pair is A then B with type ids 0 and 1). */
 static int parse_post_processor(stc_tokenizer *t, const cJSON *pp, const char *path)
 {
     if (!pp || cJSON_IsNull(pp)) {
@@ -1495,6 +1541,7 @@ static int parse_post_processor(stc_tokenizer *t, const cJSON *pp, const char *p
                       path, ty);
 }
 
+/* An empty tokenizer with WordPiece's and BertPreTokenizer's defaults. */
 static stc_tokenizer *tokenizer_new(void)
 {
     stc_tokenizer *t = stc_calloc(1, sizeof *t, "tokenizer");
@@ -1593,7 +1640,7 @@ static int parse_optional_json(const char *data, size_t len, const char *path, c
 /* Builds a tokenizer from tokenizer.json bytes plus the optional configs. */
 static int build_from_json(stc_tokenizer **out, const char *json, size_t len, const char *path,
                            const char *cfg, size_t cfg_len, const char *cfg_path, const char *map,
-                           size_t map_len, const char *map_path, int do_lower_case)
+                           size_t map_len, const char *map_path, const char *model_type, int do_lower_case)
 {
     *out = NULL;
     cJSON *root = NULL, *cfg_root = NULL, *map_root = NULL;
@@ -1624,7 +1671,9 @@ static int build_from_json(stc_tokenizer **out, const char *json, size_t len, co
         (rc = parse_pre_tokenizer(t, cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"), path)) ||
         (rc = parse_post_processor(t, cJSON_GetObjectItemCaseSensitive(root, "post_processor"), path)))
         goto fail;
-    /* transformers' BertTokenizer(Fast): tokenizer_config.json decides. */
+    /* transformers' BertTokenizer(Fast) and kin: tokenizer_config.json decides. */
+    if (c.bert_class < 0)
+        c.bert_class = cfg_root && bert_like_model_type(model_type);
     if (c.bert_class && t->n_steps == 1 && t->steps[0].kind == NORM_BERT) {
         tok_norm_step *st = &t->steps[0];
         st->lower = c.do_lower_case >= 0 ? c.do_lower_case : 1;
@@ -1745,10 +1794,11 @@ fail:
     return rc;
 }
 
+/* In-memory loaders (see tokenizer.h). */
 int stc_tokenizer_from_json(stc_tokenizer **out, const char *json, size_t len, const char *path,
                             const char *config, size_t config_len, int do_lower_case)
 {
-    return build_from_json(out, json, len, path, config, config_len, "tokenizer_config.json", NULL, 0, NULL,
+    return build_from_json(out, json, len, path, config, config_len, "tokenizer_config.json", NULL, 0, NULL, NULL,
                            do_lower_case);
 }
 
@@ -1773,11 +1823,13 @@ static int read_optional(const char *dir, const char *name, char **path, char **
     return stc_read_file(*path, data, len);
 }
 
+/* tokenizer.json if present, else vocab.txt, with the directory's
+ * tokenizer_config.json, special_tokens_map.json and config.json. */
 int stc_tokenizer_load(stc_tokenizer **out, const char *model_dir, int do_lower_case)
 {
-    enum { F_JSON, F_VOCAB, F_CFG, F_MAP, F_N };
+    enum { F_JSON, F_VOCAB, F_CFG, F_MAP, F_MODEL, F_N };
     static const char *const names[F_N] = {"tokenizer.json", "vocab.txt", "tokenizer_config.json",
-                                           "special_tokens_map.json"};
+                                           "special_tokens_map.json", "config.json"};
     char *path[F_N] = {0}, *data[F_N] = {0};
     size_t len[F_N] = {0};
     int rc = 0;
@@ -1786,9 +1838,18 @@ int stc_tokenizer_load(stc_tokenizer **out, const char *model_dir, int do_lower_
         rc = read_optional(model_dir, names[i], &path[i], &data[i], &len[i]);
     if (rc)
         goto done;
-    if (data[F_JSON])
+    if (data[F_JSON]) {
+        /* config.json's model_type picks the tokenizer class when
+         * tokenizer_config.json does not name one. */
+        const char *model_type = NULL;
+        cJSON *mc = data[F_MODEL] ? cJSON_ParseWithLength(data[F_MODEL], len[F_MODEL]) : NULL;
+        const cJSON *mt = cJSON_GetObjectItemCaseSensitive(mc, "model_type");
+        if (cJSON_IsString(mt))
+            model_type = mt->valuestring;
         rc = build_from_json(out, data[F_JSON], len[F_JSON], path[F_JSON], data[F_CFG], len[F_CFG], path[F_CFG],
-                             data[F_MAP], len[F_MAP], path[F_MAP], do_lower_case);
+                             data[F_MAP], len[F_MAP], path[F_MAP], model_type, do_lower_case);
+        cJSON_Delete(mc);
+    }
     else if (data[F_VOCAB])
         rc = build_from_vocab(out, data[F_VOCAB], len[F_VOCAB], path[F_VOCAB], data[F_CFG], len[F_CFG],
                               path[F_CFG], data[F_MAP], len[F_MAP], path[F_MAP], do_lower_case);

@@ -19,7 +19,7 @@ extern "C" {
 
 /* A uniform float in [0, 1) for counter `ctr` of stream `seed`
  * (SplitMix64 finaliser over the pair: statistically strong and cheap). */
-static inline float stc_rng_uniform(uint64_t seed, uint64_t ctr)
+static inline float stc_dropout_uniform(uint64_t seed, uint64_t ctr)
 {
     uint64_t z = seed * 0x9E3779B97F4A7C15ull + ctr + 0x632BE59BD9B4E019ull;
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;

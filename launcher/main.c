@@ -10,6 +10,7 @@ static void usage(FILE *f)
             "usage: stc <command> [options]\n"
             "\n"
             "commands:\n"
+            "  train     fine-tune a Sentence Transformers model (JSON config; mpirun for ranks)\n"
             "  encode    embed texts with a Sentence Transformers model into HDF5\n"
             "  tokenize  print the token ids the model sees, one JSON array per text\n"
             "\n"
@@ -23,6 +24,8 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *cmd = argv[1];
+    if (!strcmp(cmd, "train"))
+        return stc_cmd_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "encode"))
         return stc_cmd_encode(argc - 1, argv + 1);
     if (!strcmp(cmd, "tokenize"))

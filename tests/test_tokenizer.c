@@ -17,6 +17,10 @@
  *
  *   test_tokenizer                 the checks (ctest)
  *   test_tokenizer --bench N       also times N texts (fixture texts repeated)
+ *   test_tokenizer --encode DIR MAX_LEN DO_LOWER_CASE
+ *                                  reads hex-encoded texts (one per line) on
+ *                                  stdin, writes "n_invalid ids..." lines: the
+ *                                  stc side of tools/check_tokenizer_parity.py
  */
 #include "data/tokenizer.h"
 
@@ -243,6 +247,25 @@ static void check_all(const stc_tokenizer *tok, const char *what, const text_t *
     }
     CHECK_MSG(bad == 0, "%s: %d of %d texts differ at max_len %d", what, bad, n, max_len);
     printf("%s, max_len %d: %d/%d texts identical\n", what, max_len, n - bad, n);
+}
+
+/* Many threads share one tokenizer (encoding is read-only): every text,
+ * encoded 8 times over 4 threads, gives its expected ids. */
+static void check_threads(const stc_tokenizer *tok, const text_t *texts, const idlist_t *exp, int n)
+{
+    int bad = 0;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(4) reduction(+ : bad) schedule(dynamic, 7)
+#endif
+    for (int k = 0; k < 8 * n; k++) {
+        int32_t ids[256];
+        int nt = 0;
+        int i = k % n;
+        if (stc_tokenizer_encode(tok, texts[i].s, texts[i].len, 256, ids, NULL, &nt, NULL, NULL) ||
+            nt != exp[i].n || memcmp(ids, exp[i].ids, sizeof(int32_t) * (size_t)nt))
+            bad++;
+    }
+    CHECK_MSG(bad == 0, "threads: %d encodings differ", bad);
 }
 
 /* n_untruncated at a small max_len equals the full length. */
@@ -556,8 +579,52 @@ static void bench(const stc_tokenizer *tok, const text_t *texts, int n, long n_t
     }
 }
 
+/* --encode: the stc side of the randomized parity check. */
+static int encode_stdin(const char *dir, int max_len, int do_lower_case)
+{
+    stc_tokenizer *tok;
+    if (stc_tokenizer_load(&tok, dir, do_lower_case)) {
+        fprintf(stderr, "%s\n", stc_error_message());
+        return 1;
+    }
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)max_len);
+    size_t cap = 1 << 16;
+    char *line = malloc(cap), *raw = NULL;
+    while (fgets(line, (int)cap, stdin)) {
+        size_t n = strlen(line);
+        while (n == cap - 1 && line[n - 1] != '\n') {
+            line = realloc(line, cap * 2);
+            if (!fgets(line + n, (int)(cap + 1), stdin))
+                break;
+            cap *= 2;
+            n = strlen(line);
+        }
+        if (n && line[n - 1] == '\n')
+            line[--n] = '\0';
+        size_t len;
+        unhex(line, &raw, &len);
+        int nt = 0;
+        long inv = 0;
+        if (stc_tokenizer_encode(tok, raw, len, max_len, ids, NULL, &nt, NULL, &inv)) {
+            fprintf(stderr, "%s\n", stc_error_message());
+            return 1;
+        }
+        free(raw);
+        printf("%ld", inv);
+        for (int i = 0; i < nt; i++)
+            printf(" %d", (int)ids[i]);
+        putchar('\n');
+    }
+    free(line);
+    free(ids);
+    stc_tokenizer_free(tok);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 5 && !strcmp(argv[1], "--encode"))
+        return encode_stdin(argv[2], atoi(argv[3]), atoi(argv[4]));
     long bench_n = argc == 3 && !strcmp(argv[1], "--bench") ? atol(argv[2]) : 0;
     text_t *texts;
     int n;
@@ -578,6 +645,7 @@ int main(int argc, char **argv)
         check_all(tok, "tokenizer.json", texts, e256, n, 256);
         check_all(tok, "tokenizer.json", texts, e16, n, 16);
         check_untruncated(tok, texts, n);
+        check_threads(tok, texts, e256, n);
         check_pairs(tok, texts, n);
         check_invalid_utf8(tok);
     }

@@ -444,8 +444,7 @@ def write_corpus(features):
     """Fuzz seeds: every feature tokenizer.json, small vocab.txt files, and
     malformed or unsupported inputs."""
     d = os.path.join(OUT, "corpus")
-    shutil.rmtree(d, ignore_errors=True)
-    os.makedirs(d)
+    os.makedirs(d, exist_ok=True)  # other files there (fuzz findings) are kept
     seeds = {}
     for row in features:
         seeds["json_" + row["name"]] = b"\x00" + json.dumps(row["tokenizer"], ensure_ascii=False).encode("utf-8")

@@ -55,8 +55,9 @@ typedef struct {
     int dataloader_drop_last;
     const cJSON *resume_from_checkpoint; /* string path, true, or NULL */
     int ignore_data_skip;
-    const char *batch_sampler;       /* batch_sampler, no_duplicates, group_by_label, or a registered custom name */
-    const char *multi_dataset_batch_sampler; /* proportional, round_robin, or a custom name */
+    const char *batch_sampler;       /* batch_sampler, no_duplicates, group_by_label, or a registered custom name;
+                                        NULL when given as {"type": name, params...} (data/sampler.h) */
+    const char *multi_dataset_batch_sampler; /* proportional, round_robin, or a custom name (likewise) */
     const cJSON *prompts;            /* string, object, or NULL */
     const cJSON *router_mapping;     /* object (may be empty) */
     int bf16, fp16;

@@ -7,3 +7,11 @@
 # Speed: build/tests/test_tokenizer --bench 100000 (run from tests/).
 
 stc_add_test(test_tokenizer test_tokenizer.c)
+
+stc_add_fuzzer(tokenizer ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_tokenizer.c
+  CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/tokenizer/corpus
+  DICT ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/tokenizer/tokenizer.dict
+  SOURCES ${CMAKE_SOURCE_DIR}/data/tokenizer.c ${CMAKE_SOURCE_DIR}/data/tokenizer_unicode.c
+          ${CMAKE_SOURCE_DIR}/data/tokenizer_tables.c ${CMAKE_SOURCE_DIR}/util/error.c
+          ${CMAKE_SOURCE_DIR}/util/fileio.c
+  LIBS PkgConfig::CJSON PkgConfig::UTF8PROC m)

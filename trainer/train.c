@@ -1,0 +1,541 @@
+/* The training loop (see train.h). */
+#include "trainer/train.h"
+#include "data/dataset.h"
+#include "kernels/dropout.h"
+#include "kernels/ops.h"
+#include "model/st_model.h"
+#include "model/st_save.h"
+#include "model/st_train.h"
+#include "data/sampler.h"
+#include "trainer/sampler_inputs.h"
+#include "trainer/collate.h"
+#include "trainer/losses.h"
+#include "trainer/optimizer.h"
+#include "trainer/param_groups.h"
+#include "trainer/scheduler.h"
+#include "util/error.h"
+#include "util/fileio.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Training stops after this many optimizer steps in a row with a
+ * non-finite loss or gradient (RELIABILITY.md, "Numerical faults"). */
+enum { MAX_BAD_STEPS = 10 };
+
+/* One training dataset with its loss. */
+typedef struct {
+    char *name;           /* the config's key; "" for a single dataset */
+    char *path;
+    stc_dataset *ds;
+    stc_loss_spec loss;
+    int n_cols;           /* text columns */
+    const char **col_names;
+} train_set;
+
+typedef struct {
+    const stc_train_config *cfg;
+    const stc_training_args *a;
+    const stc_comm *comm;
+    stc_st_model model;
+    int model_loaded;
+    train_set *sets;
+    int n_sets;
+    int multi;            /* train_dataset is a {name: path} object */
+    int max_cols;
+    stc_collator col;
+    stc_st_train_acts acts;
+    float *grads;         /* like model.params.slab */
+    unsigned char *has_grad; /* (params.n) */
+    stc_param_groups pg;
+    stc_adamw opt;
+    stc_scheduler sched;
+    stc_rows rows;
+    float *demb;          /* (max_cols * B, dim) */
+    size_t *row_ids;      /* (B) this rank's rows of the current batch */
+    stc_sampler *sampler;
+    stc_sampler_inputs sin;
+    stc_epoch_plan plan;  /* this epoch's global batches */
+    FILE *log;            /* output_dir/log.jsonl (rank 0) */
+    int tty;
+    double t0;
+} trainer;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Datasets and their losses from the config's train_dataset and loss. */
+static int load_sets(trainer *t)
+{
+    const cJSON *root = t->cfg->resolved;
+    const char *path = t->cfg->path;
+    const cJSON *td = cJSON_GetObjectItemCaseSensitive(root, "train_dataset");
+    const cJSON *loss = cJSON_GetObjectItemCaseSensitive(root, "loss");
+    if (cJSON_IsString(td)) {
+        t->n_sets = 1;
+    } else if (cJSON_IsObject(td) && td->child) {
+        t->n_sets = cJSON_GetArraySize(td);
+        t->multi = 1;
+    } else {
+        return stc_errorf(STC_ERR_USAGE, "%s: \"train_dataset\" must be a path or a {name: path} object", path);
+    }
+    /* loss: one loss object ({"type": ...}) for every dataset, or
+     * {dataset: loss} with every dataset's key; absent: CoSENTLoss, the
+     * Python trainer's default. */
+    int per_set = cJSON_IsObject(loss) && !cJSON_GetObjectItemCaseSensitive(loss, "type");
+    if (loss && !cJSON_IsNull(loss) && !cJSON_IsObject(loss))
+        return stc_errorf(STC_ERR_USAGE, "%s: \"loss\" must be a loss object or a {dataset: loss} object", path);
+    if (per_set && !t->multi)
+        return stc_errorf(STC_ERR_USAGE, "%s: \"loss\" maps dataset names to losses but train_dataset is a single path", path);
+    t->sets = stc_calloc((size_t)t->n_sets, sizeof *t->sets, "datasets");
+    if (!t->sets)
+        return STC_ERR_NOMEM;
+    for (int i = 0; i < t->n_sets; i++) {
+        train_set *s = &t->sets[i];
+        const cJSON *p = t->multi ? cJSON_GetArrayItem(td, i) : td;
+        if (!cJSON_IsString(p))
+            return stc_errorf(STC_ERR_USAGE, "%s: train_dataset[\"%s\"] must be a path", path, p->string);
+        s->name = strdup(t->multi ? p->string : "");
+        s->path = strdup(p->valuestring);
+        const cJSON *l = per_set ? cJSON_GetObjectItemCaseSensitive(loss, s->name) : loss;
+        char where[256];
+        snprintf(where, sizeof where, "%s: loss%s%s%s", path, per_set ? "[\"" : "", per_set ? s->name : "",
+                 per_set ? "\"]" : "");
+        int rc;
+        if (per_set && !l)
+            return stc_errorf(STC_ERR_USAGE, "%s: \"loss\" has no entry for dataset \"%s\"", path, s->name);
+        if (l && !cJSON_IsNull(l)) {
+            if ((rc = stc_loss_spec_from_json(l, where, &s->loss)))
+                return rc;
+        } else {
+            stc_loss_spec_init(&s->loss, STC_LOSS_COSENT);
+        }
+        stc_dataset_opts o = {.skip_bad_rows = 0, .index_path = NULL};
+        if ((rc = stc_dataset_open(&s->ds, s->path, &o)))
+            return rc;
+        s->n_cols = stc_dataset_num_text_columns(s->ds);
+        s->col_names = stc_calloc((size_t)s->n_cols, sizeof(char *), "column names");
+        if (!s->col_names)
+            return STC_ERR_NOMEM;
+        for (int c = 0; c < s->n_cols; c++)
+            s->col_names[c] = stc_dataset_text_column_name(s->ds, c);
+        if (s->n_cols > STC_LOSS_MAX_COLUMNS)
+            return stc_errorf(STC_ERR_DATA, "%s: %d text columns; at most %d are supported", s->path, s->n_cols,
+                              STC_LOSS_MAX_COLUMNS);
+        t->max_cols = s->n_cols > t->max_cols ? s->n_cols : t->max_cols;
+    }
+    if (per_set && cJSON_GetArraySize(loss) != t->n_sets)
+        return stc_errorf(STC_ERR_USAGE, "%s: \"loss\" names a dataset that train_dataset does not have", path);
+    return 0;
+}
+
+/* Param groups (learning_rate_mapping), AdamW and the schedule. */
+static int setup_optimizer(trainer *t, int64_t total_steps)
+{
+    const stc_training_args *a = t->a;
+    const stc_param_table *tab = &t->model.params;
+    /* The loss module names its parameters: "model." for one loss; a dict
+     * of losses is an nn.Sequential keyed by dataset, and shared parameters
+     * keep the first loss's prefix. */
+    char prefix[300];
+    snprintf(prefix, sizeof prefix, "%s%smodel.", t->multi ? t->sets[0].name : "", t->multi ? "." : "");
+    stc_param_source src = {.table = tab, .prefix = prefix, .in_layernorm = NULL};
+    int n_map = cJSON_GetArraySize(a->learning_rate_mapping);
+    stc_lr_mapping_entry *map = stc_calloc((size_t)(n_map ? n_map : 1), sizeof *map, "learning_rate_mapping");
+    if (!map)
+        return STC_ERR_NOMEM;
+    int k = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, a->learning_rate_mapping) {
+        map[k].pattern = e->string;
+        map[k].lr = e->valuedouble;
+        k++;
+    }
+    int rc = stc_param_groups_build(&t->pg, &src, 1, a->learning_rate, a->weight_decay, map, n_map);
+    free(map);
+    if (rc)
+        return stc_error_prefix(rc, "%s: learning_rate_mapping", t->cfg->path);
+    if ((rc = stc_adamw_init(&t->opt, &t->pg, a->adam_beta1, a->adam_beta2, a->adam_epsilon)))
+        return rc;
+    stc_sched_type type;
+    if ((rc = stc_sched_type_parse(a->lr_scheduler_type, &type)))
+        return rc;
+    stc_sched_kwargs kw = stc_sched_kwargs_default();
+    if (a->lr_scheduler_kwargs && (rc = stc_sched_kwargs_from_json(a->lr_scheduler_kwargs, type, t->cfg->path, &kw)))
+        return rc;
+    int64_t warmup = stc_sched_warmup_steps_v5(a->warmup_steps, total_steps);
+    return stc_scheduler_init(&t->sched, type, total_steps, warmup, a->learning_rate, &kw);
+}
+
+/* Runs one micro-batch (this rank's rows of one global batch) forward and
+ * backward; the gradient is scaled by grad_scale (1 / accumulation steps).
+ * *loss gets the loss value; *tokens the tokens processed. */
+static int micro_step(trainer *t, const train_set *s, const size_t *rows, int n, double grad_scale, uint64_t pass_seed,
+                      double *loss, long *tokens)
+{
+    int rc;
+    *loss = 0.0;
+    *tokens = 0;
+    if (n == 0)
+        return 0; /* a rank without rows in a short last batch still joins the all-reduce */
+    if ((rc = stc_dataset_read_rows(s->ds, rows, (size_t)n, &t->rows)))
+        return rc;
+    long invalid = 0, truncated = 0;
+    if ((rc = stc_collate(&t->col, s->name, s->col_names, s->n_cols, n, t->rows.texts, t->rows.text_lens, &invalid,
+                          &truncated)))
+        return rc;
+    stc_bert_dropout drop = {.seed = pass_seed | 1};
+    const stc_ops *ops = stc_ops_cpu();
+    stc_st_train_forward(&t->model, ops, &t->acts, &t->col.batch, drop);
+    int D = t->model.dim;
+    const float *cols[STC_LOSS_MAX_COLUMNS];
+    float *dcols[STC_LOSS_MAX_COLUMNS];
+    for (int c = 0; c < s->n_cols; c++) {
+        cols[c] = t->acts.emb + (size_t)c * n * D;
+        dcols[c] = t->demb + (size_t)c * n * D;
+    }
+    stc_loss_labels labels = {0};
+    if (t->rows.labels) {
+        labels.values = t->rows.labels;
+        labels.ndim = t->rows.label_dim == 1 ? 1 : 2;
+        labels.cols = 1;
+        labels.width = t->rows.label_dim;
+    }
+    stc_loss_result res;
+    stc_loss_spec spec = s->loss;
+    if ((rc = stc_loss_compute(&spec, cols, s->n_cols, n, D, labels.values ? &labels : NULL, &res, dcols)))
+        return stc_error_prefix(rc, "%s", s->path);
+    *loss = res.value;
+    if (!isfinite(res.value))
+        return 0; /* the caller skips this step; no backward of a NaN */
+    size_t nd = (size_t)s->n_cols * n * D;
+    for (size_t i = 0; i < nd; i++)
+        t->demb[i] *= (float)grad_scale;
+    stc_st_train_backward(&t->model, ops, &t->acts, &t->col.batch, t->demb, t->grads, drop);
+    *tokens = t->col.batch.T;
+    return 0;
+}
+
+static void log_line(trainer *t, int64_t step, double epoch, double loss, double grad_norm, double lr_factor,
+                     double samples_s, double tokens_s, long skipped)
+{
+    if (t->comm->rank != 0)
+        return;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "step", (double)step);
+    cJSON_AddNumberToObject(o, "epoch", epoch);
+    cJSON_AddNumberToObject(o, "loss", round(loss * 1e4) / 1e4);
+    cJSON_AddNumberToObject(o, "grad_norm", grad_norm);
+    cJSON_AddNumberToObject(o, "learning_rate", stc_adamw_group_lr(&t->opt, 0, lr_factor));
+    cJSON *lrs = cJSON_AddArrayToObject(o, "learning_rates");
+    for (int g = 0; g < t->pg.n_groups; g++)
+        cJSON_AddItemToArray(lrs, cJSON_CreateNumber(stc_adamw_group_lr(&t->opt, g, lr_factor)));
+    cJSON_AddNumberToObject(o, "samples_per_second", round(samples_s * 1000) / 1000);
+    cJSON_AddNumberToObject(o, "tokens_per_second", round(tokens_s * 10) / 10);
+    cJSON_AddNumberToObject(o, "skipped_steps", (double)skipped);
+    char *line = cJSON_PrintUnformatted(o); /* NaN becomes null */
+    if (line && t->log) {
+        fprintf(t->log, "%s\n", line);
+        fflush(t->log);
+    }
+    free(line);
+    cJSON_Delete(o);
+}
+
+static void show_progress(trainer *t, int64_t step, int64_t total, double loss, double lr)
+{
+    if (!t->tty || t->comm->rank != 0)
+        return;
+    double dt = now_s() - t->t0;
+    double eta = step > 0 ? dt / (double)step * (double)(total - step) : 0.0;
+    fprintf(stderr, "\rtrain: step %lld/%lld (%.0f%%) | loss %.4f | lr %.3g | %.0fs elapsed, %.0fs left   ",
+            (long long)step, (long long)total, 100.0 * (double)step / (double)total, loss, lr, dt, eta);
+}
+
+static void trainer_free(trainer *t)
+{
+    if (t->log)
+        fclose(t->log);
+    for (int i = 0; i < t->n_sets; i++) {
+        free(t->sets[i].name);
+        free(t->sets[i].path);
+        free(t->sets[i].col_names);
+        if (t->sets[i].ds)
+            stc_dataset_close(t->sets[i].ds);
+    }
+    free(t->sets);
+    stc_collator_free(&t->col);
+    stc_st_train_acts_free(&t->acts);
+    stc_adamw_free(&t->opt);
+    stc_param_groups_free(&t->pg);
+    stc_rows_free(&t->rows);
+    stc_epoch_plan_free(&t->plan);
+    stc_sampler_inputs_free(&t->sin);
+    if (t->sampler)
+        stc_sampler_free(t->sampler);
+    free(t->grads);
+    free(t->has_grad);
+    free(t->demb);
+    free(t->row_ids);
+    if (t->model_loaded)
+        stc_st_model_free(&t->model);
+}
+
+/* Writes the final model and the resolved config (rank 0). */
+static int save_final(trainer *t)
+{
+    if (t->comm->rank != 0)
+        return 0;
+    int rc = stc_st_model_save(&t->model, t->a->output_dir);
+    if (rc)
+        return rc;
+    char *json = stc_train_config_dump(t->cfg);
+    char *p = stc_path_join(t->a->output_dir, "training_config.json");
+    if (!json || !p)
+        rc = stc_errorf(STC_ERR_NOMEM, "out of memory");
+    else
+        rc = stc_write_file_atomic(p, json, strlen(json));
+    free(json);
+    free(p);
+    return rc;
+}
+
+int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
+{
+    trainer t;
+    memset(&t, 0, sizeof t);
+    t.cfg = cfg;
+    t.a = &cfg->args;
+    t.comm = comm;
+    const stc_training_args *a = t.a;
+    stc_rows_init(&t.rows);
+    int rc;
+    const cJSON *mj = cJSON_GetObjectItemCaseSensitive(cfg->resolved, "model");
+    if (!cJSON_IsString(mj)) {
+        rc = stc_errorf(STC_ERR_USAGE, "%s: \"model\" must be a model directory path", cfg->path);
+        goto out;
+    }
+    if (a->bf16 || a->fp16) {
+        rc = stc_errorf(STC_ERR_USAGE, "%s: bf16/fp16 need the CUDA backend; CPU ranks train in float32", cfg->path);
+        goto out;
+    }
+    if ((rc = stc_st_model_load(&t.model, mj->valuestring)))
+        goto out;
+    t.model_loaded = 1;
+    if ((rc = load_sets(&t)))
+        goto out;
+
+    /* The batch plan: every rank computes the same global batches
+     * (data/sampler.h), then reads only its own slice of each. */
+    const char *bs_name, *ms_name;
+    const cJSON *bs_params, *ms_params;
+    if ((rc = stc_sampler_parse_choice(cJSON_GetObjectItemCaseSensitive(cfg->resolved, "batch_sampler"),
+                                       "batch_sampler", &bs_name, &bs_params)) ||
+        (rc = stc_sampler_parse_choice(cJSON_GetObjectItemCaseSensitive(cfg->resolved, "multi_dataset_batch_sampler"),
+                                       "multi_dataset_batch_sampler", &ms_name, &ms_params)))
+        goto out;
+    stc_sampler_config sc = {
+        .batch_sampler = bs_name,
+        .batch_sampler_params = bs_params,
+        .multi_dataset_batch_sampler = ms_name,
+        .multi_dataset_batch_sampler_params = ms_params,
+        .per_device_batch_size = a->per_device_train_batch_size,
+        .world_size = comm->world,
+        /* Python forces drop_last under DDP (training_args.py). */
+        .drop_last = a->dataloader_drop_last || comm->world > 1,
+        .seed = (uint64_t)(a->data_seed >= 0 ? a->data_seed : a->seed),
+    };
+    if ((rc = stc_sampler_create(&t.sampler, &sc)))
+        goto out;
+    {
+        stc_dataset **dss = stc_calloc((size_t)t.n_sets, sizeof *dss, "datasets");
+        const char **names = stc_calloc((size_t)t.n_sets, sizeof *names, "datasets");
+        if (!dss || !names) {
+            free(dss);
+            free(names);
+            rc = STC_ERR_NOMEM;
+            goto out;
+        }
+        for (int i = 0; i < t.n_sets; i++) {
+            dss[i] = t.sets[i].ds;
+            names[i] = t.sets[i].path;
+        }
+        int need_hashes = !strncasecmp(bs_name ? bs_name : "", "no_duplicates", 13);
+        int need_labels = !strcasecmp(bs_name ? bs_name : "", "group_by_label");
+        rc = stc_sampler_inputs_build(&t.sin, dss, names, t.n_sets, need_hashes, need_labels);
+        free(dss);
+        free(names);
+        if (rc)
+            goto out;
+    }
+    stc_epoch_plan_init(&t.plan);
+    if ((rc = stc_sampler_plan_epoch(t.sampler, t.sin.sds, t.n_sets, 0, &t.plan)))
+        goto out;
+    int64_t batches_per_epoch = (int64_t)stc_epoch_plan_num_batches(&t.plan);
+    int GA = a->gradient_accumulation_steps;
+    int64_t steps_per_epoch = batches_per_epoch / GA + (batches_per_epoch % GA > 0);
+    if (steps_per_epoch < 1)
+        steps_per_epoch = 1;
+    if (batches_per_epoch == 0) {
+        rc = stc_errorf(STC_ERR_DATA, "%s: the training data gives no batch (%zu rows, global batch %d, drop_last); "
+                        "use a smaller per_device_train_batch_size", t.sets[0].path, stc_dataset_num_rows(t.sets[0].ds),
+                        a->per_device_train_batch_size * comm->world);
+        goto out;
+    }
+    int64_t total = a->max_steps > 0 ? a->max_steps : (int64_t)ceil(a->num_train_epochs * (double)steps_per_epoch);
+    if (total < 1) {
+        rc = stc_errorf(STC_ERR_USAGE, "%s: num_train_epochs %g gives no training step", cfg->path, a->num_train_epochs);
+        goto out;
+    }
+
+    int B = a->per_device_train_batch_size, max_len = t.model.max_seq_length;
+    int max_texts = B * t.max_cols;
+    if ((rc = stc_collator_init(&t.col, &t.model, a->prompts, t.multi, max_len, max_texts)) ||
+        (rc = stc_st_train_acts_alloc(&t.acts, &t.model, max_texts, max_texts * max_len, max_len)))
+        goto out;
+    t.grads = stc_calloc(t.model.params.total, sizeof(float), "gradients");
+    t.has_grad = stc_calloc((size_t)t.model.params.n, 1, "gradient flags");
+    t.demb = stc_malloc(sizeof(float) * (size_t)max_texts * t.model.dim, "embedding gradients");
+    t.row_ids = stc_malloc(sizeof(size_t) * (size_t)B, "row ids");
+    if (!t.grads || !t.has_grad || !t.demb || !t.row_ids) {
+        rc = STC_ERR_NOMEM;
+        goto out;
+    }
+    /* BERT's pooler never gets a gradient under Sentence Transformers:
+     * torch skips it (no update, no decay). */
+    for (int i = 0; i < t.model.params.n; i++)
+        t.has_grad[i] = strstr(t.model.params.params[i].name, ".pooler.") == NULL;
+    if ((rc = setup_optimizer(&t, total)))
+        goto out;
+    /* Every rank starts from rank 0's weights. */
+    if (comm->world > 1 &&
+        (rc = stc_comm_broadcast(comm, t.model.params.slab, sizeof(float) * t.model.params.total, 0)))
+        goto out;
+
+    if (comm->rank == 0) {
+        if ((rc = stc_mkdir_p(a->output_dir)))
+            goto out;
+        char *lp = stc_path_join(a->output_dir, "log.jsonl");
+        t.log = lp ? fopen(lp, "w") : NULL;
+        if (!t.log) {
+            rc = stc_errorf(STC_ERR_IO, "%s: cannot open for writing", lp ? lp : "log.jsonl");
+            free(lp);
+            goto out;
+        }
+        free(lp);
+        t.tty = isatty(2);
+        fprintf(stderr, "stc train: %lld steps (%lld per epoch), %d rank(s) x batch %d, %d parameter groups\n",
+                (long long)total, (long long)steps_per_epoch, comm->world, B, t.pg.n_groups);
+    }
+
+    t.t0 = now_s();
+    int64_t step = 0, last_log_step = 0, bad_in_row = 0, skipped = 0;
+    double loss_since_log = 0.0, step_loss = 0.0, last_norm = 0.0;
+    long samples_since_log = 0, tokens_since_log = 0;
+    double log_t0 = now_s();
+    int micro = 0;
+    for (int epoch = 0; step < total; epoch++) {
+        if (epoch > 0 && (rc = stc_sampler_plan_epoch(t.sampler, t.sin.sds, t.n_sets, epoch, &t.plan)))
+            goto out;
+        size_t n_batches = stc_epoch_plan_num_batches(&t.plan);
+        for (size_t bi = 0; bi < n_batches && step < total; bi++) {
+            const int64_t *grow;
+            size_t gn;
+            int dsi;
+            if ((rc = stc_epoch_plan_rank_rows(&t.plan, bi, comm->rank, &grow, &gn, &dsi)))
+                goto out;
+            const train_set *s = &t.sets[dsi];
+            int n = (int)gn;
+            for (int i = 0; i < n; i++)
+                t.row_ids[i] = (size_t)grow[i];
+            double loss;
+            long tokens;
+            uint64_t pass = stc_dropout_site_seed((uint64_t)a->seed, comm->rank, (uint64_t)(step * GA + micro), 0);
+            if ((rc = micro_step(&t, s, t.row_ids, n, 1.0 / GA, pass, &loss, &tokens)))
+                goto out;
+            step_loss += loss / GA;
+            samples_since_log += n;
+            tokens_since_log += tokens;
+            micro++;
+            int last_in_epoch = bi + 1 == n_batches;
+            if (micro < GA && !last_in_epoch)
+                continue;
+            micro = 0;
+            /* The optimizer step: average across ranks, clip, update. */
+            double red[2] = {step_loss, 0.0};
+            if (comm->world > 1) {
+                if ((rc = stc_comm_allreduce_sum_f32(comm, t.grads, t.model.params.total)))
+                    goto out;
+                float inv = 1.0f / (float)comm->world;
+                for (size_t i = 0; i < t.model.params.total; i++)
+                    t.grads[i] *= inv;
+                if ((rc = stc_comm_allreduce_sum_f64(comm, red, 1)))
+                    goto out;
+                red[0] /= comm->world;
+            }
+            double norm = 0.0;
+            stc_clip_grad_norm(&t.model.params, t.grads, t.has_grad, a->max_grad_norm, &norm);
+            double factor = stc_scheduler_lambda(&t.sched, step);
+            if (!isfinite(red[0]) || !isfinite(norm)) {
+                skipped++;
+                if (++bad_in_row >= MAX_BAD_STEPS) {
+                    rc = stc_errorf(STC_ERR_NUMERIC, "training stopped: %d optimizer steps in a row (up to step %lld, "
+                                    "epoch %d) had a non-finite loss or gradient; lower learning_rate or check the data",
+                                    MAX_BAD_STEPS, (long long)step + 1, epoch);
+                    goto out;
+                }
+                if (comm->rank == 0)
+                    fprintf(stderr, "\nstc train: step %lld skipped: loss %g, grad_norm %g\n", (long long)step + 1,
+                            red[0], norm);
+            } else {
+                bad_in_row = 0;
+                stc_adamw_slab slab = {.param = t.model.params.slab, .grad = t.grads, .has_grad = t.has_grad};
+                if ((rc = stc_adamw_step(&t.opt, &slab, factor)))
+                    goto out;
+                loss_since_log += red[0];
+                last_norm = norm;
+            }
+            memset(t.grads, 0, sizeof(float) * t.model.params.total);
+            step++;
+            step_loss = 0.0;
+            double epoch_f = epoch + (double)(bi + 1) / (double)n_batches;
+            show_progress(&t, step, total, red[0], stc_adamw_group_lr(&t.opt, 0, factor));
+            int log_now = (!strcmp(a->logging_strategy, "steps") &&
+                           ((a->logging_steps >= 1 && step % (int64_t)a->logging_steps == 0) ||
+                            (a->logging_steps < 1 && step % (int64_t)ceil(a->logging_steps * (double)total) == 0))) ||
+                          (a->logging_first_step && step == 1) || step == total ||
+                          (!strcmp(a->logging_strategy, "epoch") && last_in_epoch);
+            if (log_now && strcmp(a->logging_strategy, "no") != 0) {
+                double dt = now_s() - log_t0;
+                long tot[2] = {samples_since_log, tokens_since_log};
+                double fl[2] = {(double)tot[0], (double)tot[1]};
+                if (comm->world > 1 && (rc = stc_comm_allreduce_sum_f64(comm, fl, 2)))
+                    goto out;
+                int64_t nsteps = step - last_log_step;
+                log_line(&t, step, epoch_f, loss_since_log / (double)nsteps, last_norm, factor,
+                         dt > 0 ? fl[0] / dt : 0.0, dt > 0 ? fl[1] / dt : 0.0, skipped);
+                loss_since_log = 0.0;
+                last_log_step = step;
+                samples_since_log = tokens_since_log = 0;
+                log_t0 = now_s();
+            }
+        }
+    }
+    if (t.tty && comm->rank == 0)
+        fputc('\n', stderr);
+    rc = save_final(&t);
+    if (!rc && comm->rank == 0)
+        fprintf(stderr, "stc train: done in %.1f s; model saved to %s\n", now_s() - t.t0, a->output_dir);
+out:
+    trainer_free(&t);
+    return rc;
+}
