@@ -233,7 +233,8 @@ static void log_line(trainer *t, int64_t step, double epoch, double loss, double
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "step", (double)step);
     cJSON_AddNumberToObject(o, "epoch", epoch);
-    cJSON_AddNumberToObject(o, "loss", round(loss * 1e4) / 1e4);
+    /* Unrounded, as transformers 5 logs it (4.x rounded to 4 decimals). */
+    cJSON_AddNumberToObject(o, "loss", loss);
     cJSON_AddNumberToObject(o, "grad_norm", grad_norm);
     cJSON_AddNumberToObject(o, "learning_rate", stc_adamw_group_lr(&t->opt, 0, lr_factor));
     cJSON *lrs = cJSON_AddArrayToObject(o, "learning_rates");

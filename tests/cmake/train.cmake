@@ -1,0 +1,7 @@
+# `stc train` against Sentence Transformers, step by step: fixtures from
+# tools/make_train_fixtures.py (tests/fixtures/train/), compared by
+# test_train_parity.sh with Debian's python3 (numpy, h5py; no torch).
+add_test(NAME test_train_parity COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_train_parity.sh $<TARGET_FILE:stc>
+         WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR})
+set_tests_properties(test_train_parity PROPERTIES TIMEOUT 300
+  ENVIRONMENT "OMP_NUM_THREADS=1;OPENBLAS_NUM_THREADS=1")

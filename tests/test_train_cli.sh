@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# End-to-end checks of `stc train` on the tiny fixture model: a run writes
+# log.jsonl and a model directory that `stc encode` loads; two identical runs
+# agree; config errors name the key before any work; a diverging run stops
+# with exit code 5 after ten bad steps; two MPI ranks train.
+# usage: test_train_cli.sh STC_BINARY   (run from tests/)
+set -uo pipefail
+stc=$1
+py=/usr/bin/python3   # Debian's python3 with numpy and h5py (scripts/setup)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0; passes=0
+ok()   { passes=$((passes+1)); }
+fail() { fails=$((fails+1)); echo "FAIL: $*" >&2; }
+model=$PWD/fixtures/encode/tiny-bert
+
+# 40 (anchor, positive) pairs.
+$py - "$tmp/train.jsonl" <<'PY'
+import json, sys
+words = ["cat", "dog", "river", "mountain", "music", "guitar", "ocean", "forest", "city", "train"]
+with open(sys.argv[1], "w") as f:
+    for i in range(40):
+        w = words[i % 10]
+        f.write(json.dumps({"anchor": f"a sentence about the {w} number {i}", "positive": f"{w} {i}"}) + "\n")
+PY
+printf '{"model": "%s", "train_dataset": "%s",
+ "loss": {"type": "MultipleNegativesRankingLoss"}, "output_dir": "%s",
+ "per_device_train_batch_size": 8, "num_train_epochs": 2, "learning_rate": 1e-3,
+ "warmup_ratio": 0.1, "logging_steps": 2, "batch_sampler": "no_duplicates"}\n' \
+  "$model" "$tmp/train.jsonl" "$tmp/out" >"$tmp/cfg.json"
+
+# 1. A run: 5 batches per epoch x 2 epochs = 10 steps, logged every 2.
+if OMP_NUM_THREADS=1 "$stc" train "$tmp/cfg.json" 2>"$tmp/err"; then
+  $py - "$tmp/out/log.jsonl" <<'PY' && ok || fail "log.jsonl content"
+import json, sys, math
+rows = [json.loads(l) for l in open(sys.argv[1])]
+assert [r["step"] for r in rows] == [2, 4, 6, 8, 10], rows
+for r in rows:
+    for k in ("epoch", "loss", "grad_norm", "learning_rate", "learning_rates", "samples_per_second", "tokens_per_second"):
+        assert k in r, (k, r)
+    assert math.isfinite(r["loss"]) and r["grad_norm"] > 0
+assert abs(rows[-1]["epoch"] - 2.0) < 1e-9
+PY
+  for f in model.safetensors config.json modules.json tokenizer.json 1_Pooling/config.json training_config.json; do
+    [ -f "$tmp/out/$f" ] && ok || fail "missing $f in output_dir"
+  done
+  printf 'hello world\nthe cat sat\n' >"$tmp/texts.txt"
+  if "$stc" encode --model "$tmp/out" --input "$tmp/texts.txt" --output "$tmp/e.h5" 2>"$tmp/err2"; then ok
+  else fail "the trained model does not encode: $(cat "$tmp/err2")"; fi
+  "$stc" encode --model "$model" --input "$tmp/texts.txt" --output "$tmp/e0.h5" 2>/dev/null
+  $py - "$tmp/e.h5" "$tmp/e0.h5" <<'PY' && ok || fail "training did not change the model"
+import sys, h5py, numpy as np
+a = h5py.File(sys.argv[1])["embeddings"][:]; b = h5py.File(sys.argv[2])["embeddings"][:]
+assert np.abs(a - b).max() > 1e-3
+PY
+else fail "train: $(cat "$tmp/err")"; fi
+
+# 2. The same run again (with an override of output_dir) logs the same
+# steps, epochs, losses and gradient norms.
+OMP_NUM_THREADS=1 "$stc" train "$tmp/cfg.json" --output_dir "$tmp/out2" 2>/dev/null
+cmp -s <(cut -d, -f1-4 "$tmp/out/log.jsonl") <(cut -d, -f1-4 "$tmp/out2/log.jsonl") && ok || fail "two identical runs differ"
+
+# 3. Config errors: the exit code, a message naming the key, nothing written.
+expect() { # name code pattern cmd...
+  local name=$1 code=$2 pat=$3; shift 3
+  "$@" >"$tmp/o" 2>"$tmp/e"; local rc=$?
+  if [ "$rc" -eq "$code" ] && grep -Eq -- "$pat" "$tmp/e"; then ok; else fail "$name: exit $rc: $(cat "$tmp/e")"; fi
+}
+expect "unknown key" 2 'learning_rat: unknown key' "$stc" train "$tmp/cfg.json" --learning_rat 1 --output_dir "$tmp/none"
+expect "bad type" 2 '"per_device_train_batch_size" must be an integer' "$stc" train "$tmp/cfg.json" --per_device_train_batch_size '"x"' --output_dir "$tmp/none"
+expect "bad loss" 2 'NoSuchLoss' "$stc" train "$tmp/cfg.json" --loss '{"type": "NoSuchLoss"}' --output_dir "$tmp/none"
+expect "pattern matches nothing" 2 'zzz' "$stc" train "$tmp/cfg.json" --learning_rate_mapping '{"zzz": 1e-3}' --output_dir "$tmp/none"
+[ ! -e "$tmp/none" ] && ok || fail "a failed config created output_dir"
+
+# 4. Divergence: a huge learning rate makes the loss non-finite; ten bad
+# steps in a row stop training with exit code 5.
+expect "divergence stops" 5 "non-finite" env OMP_NUM_THREADS=1 "$stc" train "$tmp/cfg.json" --learning_rate 1e30 \
+  --max_grad_norm 0 --num_train_epochs 20 --output_dir "$tmp/nan"
+
+# 5. Two MPI ranks (global batch 2 x 4 = the single-rank batch of 8).
+if mpirun --oversubscribe --allow-run-as-root -np 2 -x OMP_NUM_THREADS=1 "$stc" train "$tmp/cfg.json" \
+     --per_device_train_batch_size 4 --output_dir "$tmp/mpi" >"$tmp/mo" 2>&1; then
+  if [ -f "$tmp/mpi/model.safetensors" ] && [ -s "$tmp/mpi/log.jsonl" ]; then ok; else fail "mpirun run wrote no model/log"; fi
+else fail "mpirun -np 2 train: $(tail -5 "$tmp/mo")"; fi
+
+echo "test_train_cli: $passes passed, $fails failed"
+[ "$fails" -eq 0 ]

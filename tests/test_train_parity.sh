@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# `stc train` matches Sentence Transformers step for step.
+#
+# For each case in fixtures/train/ (written by tools/make_train_fixtures.py
+# from SentenceTransformerTrainer runs), train tiny-bert with dropout off
+# on the case's config and dataset, then compare with the Python reference:
+#   - every logged step's loss (1e-5 relative), grad_norm (1e-4 relative),
+#     learning_rate and every param group's learning rate (1e-12 relative),
+#     epoch and step (exact); the number of param groups;
+#   - every final parameter (root model.safetensors key): its L2 norm and
+#     first 8 values (1e-4 relative to the tensor's RMS), and the norm of its
+#     change from the initial weights (5e-5 relative, see below); parameters
+#     Python never updates (BERT's pooler) must be bit-identical to the
+#     initial ones;
+#   - `stc encode` of the saved model on fixtures/train/texts.txt against
+#     Python's model.encode of its trained model (1e-4 absolute).
+# Each row of a case's dataset is in the single batch of every step (batch
+# size = rows) and the losses are permutation-invariant, so stc's sampler
+# order, which is not torch's, cannot matter.
+#
+# Why the tolerances: stc and torch sum in different orders (BLAS kernels,
+# padding lengths, the batch order), so each step differs by float32
+# rounding (~1e-7 relative); Adam divides by sqrt(v) + eps, which amplifies
+# differences in tiny gradient entries, and over 8-12 steps the drift of the
+# weights' *changes* reaches ~1e-4 relative: delta norms get a looser bound
+# than the weights themselves, whose change is small against their size.
+#
+# usage: test_train_parity.sh STC_BINARY   (run from tests/)
+set -uo pipefail
+stc=$1
+py=/usr/bin/python3   # Debian's python3 with numpy and h5py (scripts/setup)
+fix=$PWD/fixtures/train
+model=$PWD/fixtures/encode/tiny-bert
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0; passes=0
+
+for dir in "$fix"/*/; do
+  case=$(basename "$dir")
+  [ -f "$dir/expected.json" ] || continue
+  w=$tmp/$case
+  mkdir -p "$w"
+  cp -r "$model" "$w/model"
+  # Dropout off (stc's masks can never be torch's).
+  $py - "$w/model/config.json" <<'PY'
+import json, sys
+p = sys.argv[1]
+c = json.load(open(p))
+c["hidden_dropout_prob"] = 0.0
+c["attention_probs_dropout_prob"] = 0.0
+json.dump(c, open(p, "w"), indent=2)
+PY
+  cp "$dir/config.json" "$dir/train.jsonl" "$fix/texts.txt" "$w/"
+  if ! (cd "$w" && OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "$stc" train config.json >"$w/train.out" 2>&1); then
+    fails=$((fails+1)); echo "FAIL: $case: stc train: $(tail -5 "$w/train.out")" >&2; continue
+  fi
+  if ! (cd "$w" && OMP_NUM_THREADS=1 "$stc" encode --model out --input texts.txt --output emb.h5 >"$w/enc.out" 2>&1); then
+    fails=$((fails+1)); echo "FAIL: $case: stc encode: $(tail -5 "$w/enc.out")" >&2; continue
+  fi
+  if $py - "$case" "$dir/expected.json" "$w/out/log.jsonl" "$model/model.safetensors" \
+       "$w/out/model.safetensors" "$w/emb.h5" <<'PY'
+import json, os, struct, sys
+import numpy as np
+import h5py
+
+case, exp_path, log_path, init_path, final_path, emb_path = sys.argv[1:]
+exp = json.load(open(exp_path))
+verbose = os.environ.get("STC_PARITY_VERBOSE") == "1"
+bad = []
+
+def safetensors(path):
+    """{name: float64 array} from a float32 safetensors file."""
+    raw = open(path, "rb").read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    head = json.loads(raw[8:8 + n])
+    out = {}
+    for k, v in head.items():
+        if k == "__metadata__":
+            continue
+        if v["dtype"] != "F32":
+            raise SystemExit(f"{path}: {k}: dtype {v['dtype']}")
+        a, b = v["data_offsets"]
+        out[k] = np.frombuffer(raw[8 + n + a:8 + n + b], dtype="<f4").astype(np.float64).reshape(v["shape"])
+    return out
+
+def rel(a, b, floor=0.0):
+    return abs(a - b) / max(abs(b), floor) if max(abs(b), floor) > 0 else abs(a - b)
+
+# 1. The log, step by step.
+log = [json.loads(l) for l in open(log_path)]
+steps = exp["steps"]
+if [r["step"] for r in log] != [s["step"] for s in steps]:
+    bad.append(f"logged steps {[r['step'] for r in log]} != {[s['step'] for s in steps]}")
+worst = {"loss": (0, 0), "grad_norm": (0, 0), "lr": (0, 0)}
+def track(key, d, step):
+    if d > worst[key][0]:
+        worst[key] = (d, step)
+for r, s in zip(log, steps):
+    st = s["step"]
+    if r.get("loss") is None or r.get("grad_norm") is None:
+        bad.append(f"step {st}: no loss/grad_norm in {r}")
+        continue
+    track("loss", rel(r["loss"], s["loss"]), st)
+    track("grad_norm", rel(r["grad_norm"], s["grad_norm"]), st)
+    track("lr", rel(r["learning_rate"], s["learning_rate"], 1e-300), st)
+    if abs(r["epoch"] - s["epoch"]) > 1e-9:
+        bad.append(f"step {st}: epoch {r['epoch']} != {s['epoch']}")
+    lrs = r.get("learning_rates", [])
+    if len(lrs) != len(s["learning_rates"]):
+        bad.append(f"step {st}: {len(lrs)} param groups, Python has {len(s['learning_rates'])}")
+    else:
+        for a, b in zip(lrs, s["learning_rates"]):
+            track("lr", rel(a, b, 1e-300), st)
+for key, tol in (("loss", 1e-5), ("grad_norm", 1e-4), ("lr", 1e-12)):
+    d, st = worst[key]
+    print(f"  {case}: {key}: worst relative deviation {d:.3g}" + (f" (step {st})" if d > 0 else ""))
+    if d > tol:
+        bad.append(f"{key} deviates {d:.3g} relative at step {st} (tolerance {tol:g})")
+
+# 2. The final parameters.
+init, final = safetensors(init_path), safetensors(final_path)
+lr_sum = sum(max(s["learning_rates"]) for s in steps)
+wn = wv = wd = 0.0
+wn_at = wv_at = wd_at = ""
+names = {p["name"] for p in exp["params"]}
+if set(final) != names:
+    bad.append(f"saved tensors differ from Python's: missing {sorted(names - set(final))}, "
+               f"extra {sorted(set(final) - names)}")
+for p in exp["params"]:
+    name = p["name"]
+    if name not in final:
+        continue
+    t, t0 = final[name], init[name]
+    if list(t.shape) != p["shape"]:
+        bad.append(f"{name}: shape {list(t.shape)} != {p['shape']}")
+        continue
+    if p["delta_norm"] == 0.0:  # never updated in Python (no gradient)
+        if not np.array_equal(t, t0):
+            bad.append(f"{name}: changed, Python leaves it alone (max change {np.abs(t - t0).max():.3g})")
+        continue
+    if name.endswith(".attention.self.key.bias"):
+        # Its true gradient is 0 (softmax ignores a per-query constant
+        # q.b_k), so both programs feed Adam rounding noise, which Adam
+        # scales up to steps of ~lr: compare only against that bound.
+        moved = float(np.abs(t.ravel()[:len(p["first"])] - np.array(p["first"])).max())
+        if moved > 3 * lr_sum:
+            bad.append(f"{name}: {moved:.3g} from Python's, more than Adam noise can move it ({3 * lr_sum:.3g})")
+        continue
+    rms = p["norm"] / np.sqrt(t.size)
+    d = rel(float(np.linalg.norm(t)), p["norm"])
+    if d > wn: wn, wn_at = d, name
+    v = float(np.max(np.abs(t.ravel()[:len(p["first"])] - np.array(p["first"])))) / rms
+    if v > wv: wv, wv_at = v, name
+    d = rel(float(np.linalg.norm(t - t0)), p["delta_norm"])
+    if verbose:
+        print(f"    {name}: norm {rel(float(np.linalg.norm(t)), p['norm']):.3g} first {v:.3g} "
+              f"delta {d:.3g} (|delta| {p['delta_norm']:.3g}, norm {p['norm']:.3g})")
+    if d > wd: wd, wd_at = d, name
+print(f"  {case}: parameter norms: worst relative deviation {wn:.3g} ({wn_at})")
+print(f"  {case}: first values: worst deviation {wv:.3g} of the tensor's RMS ({wv_at})")
+print(f"  {case}: change from the initial weights: worst relative deviation {wd:.3g} ({wd_at})")
+if wn > 1e-4: bad.append(f"parameter norm deviates {wn:.3g} relative ({wn_at})")
+if wv > 1e-4: bad.append(f"first values deviate {wv:.3g} x RMS ({wv_at})")
+if wd > 5e-5: bad.append(f"weight change deviates {wd:.3g} relative ({wd_at})")
+
+# 3. The trained model's embeddings.
+e = h5py.File(emb_path, "r")["embeddings"][:].astype(np.float64)
+ref = np.array(exp["embeddings"])
+if e.shape != ref.shape:
+    bad.append(f"embeddings shape {e.shape} != {ref.shape}")
+else:
+    d = float(np.abs(e - ref).max())
+    print(f"  {case}: embeddings: max abs deviation {d:.3g} (values up to {np.abs(ref).max():.3g})")
+    if d > 1e-4: bad.append(f"embeddings deviate {d:.3g}")
+
+for b in bad:
+    print(f"  {case}: {b}", file=sys.stderr)
+sys.exit(1 if bad else 0)
+PY
+  then passes=$((passes+1)); else fails=$((fails+1)); echo "FAIL: $case" >&2; fi
+done
+
+[ $((passes + fails)) -gt 0 ] || { echo "FAIL: no cases in $fix" >&2; exit 1; }
+echo "test_train_parity: $passes cases passed, $fails failed"
+[ "$fails" -eq 0 ]
