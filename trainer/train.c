@@ -57,6 +57,9 @@ typedef struct {
     stc_scheduler sched;
     stc_rows rows;
     float *demb;          /* (max_cols * B, dim) */
+    float *emb_all;       /* (max_cols * B, dim) GradCache's embeddings of the whole batch */
+    int chunk_texts;      /* GradCache chunk (mini_batch_size texts) */
+    int *cu_chunk;        /* (chunk_texts + 1) offsets of a chunk's view */
     size_t *row_ids;      /* (B) this rank's rows of the current batch */
     stc_sampler *sampler;
     stc_sampler_inputs sin;
@@ -176,9 +179,41 @@ static int setup_optimizer(trainer *t, int64_t total_steps)
     return stc_scheduler_init(&t->sched, type, total_steps, warmup, a->learning_rate, &kw);
 }
 
+/* A view of texts [a, b) of a packed batch; cu must hold b - a + 1 ints. */
+static stc_token_batch sub_batch(const stc_token_batch *full, int a, int b, int *cu)
+{
+    stc_token_batch v = *full;
+    int t0 = full->cu_seqlens[a];
+    for (int i = 0; i <= b - a; i++)
+        cu[i] = full->cu_seqlens[a + i] - t0;
+    v.B = b - a;
+    v.T = cu[b - a];
+    v.ids = full->ids + t0;
+    v.pos = full->pos + t0;
+    v.types = full->types + t0;
+    v.cu_seqlens = cu;
+    v.skip = full->skip + a;
+    return v;
+}
+
+/* The dropout stream of chunk k of a pass: GradCache's second pass replays
+ * exactly the masks of its first (RandContext in Python). */
+static stc_bert_dropout chunk_dropout(uint64_t pass_seed, int k)
+{
+    stc_bert_dropout d = {.seed = stc_dropout_site_seed(pass_seed, 0, (uint64_t)k, 0) | 1};
+    return d;
+}
+
 /* Runs one micro-batch (this rank's rows of one global batch) forward and
  * backward; the gradient is scaled by grad_scale (1 / accumulation steps).
- * *loss gets the loss value; *tokens the tokens processed. */
+ * *loss gets the loss value; *tokens the tokens processed.
+ *
+ * Cached losses (CachedMultipleNegativesRankingLoss and its symmetric
+ * variant) run GradCache: the texts are embedded in chunks of
+ * mini_batch_size with no activations kept, the loss and d(embeddings) are
+ * computed on all embeddings, then each chunk is embedded again (same
+ * dropout masks) and backpropagated with its slice of d(embeddings). Memory
+ * then grows with the batch only through the embedding matrices. */
 static int micro_step(trainer *t, const train_set *s, const size_t *rows, int n, double grad_scale, uint64_t pass_seed,
                       double *loss, long *tokens)
 {
@@ -193,14 +228,26 @@ static int micro_step(trainer *t, const train_set *s, const size_t *rows, int n,
     if ((rc = stc_collate(&t->col, s->name, s->col_names, s->n_cols, n, t->rows.texts, t->rows.text_lens, &invalid,
                           &truncated)))
         return rc;
-    stc_bert_dropout drop = {.seed = pass_seed | 1};
     const stc_ops *ops = stc_ops_cpu();
-    stc_st_train_forward(&t->model, ops, &t->acts, &t->col.batch, drop);
-    int D = t->model.dim;
+    const stc_token_batch *full = &t->col.batch;
+    int D = t->model.dim, n_texts = full->B;
+    int cached = stc_loss_is_cached(s->loss.type);
+    /* Chunks of texts: the whole batch at once, or mini_batch_size texts. */
+    int chunk = cached ? t->chunk_texts : n_texts;
+    float *E = cached ? t->emb_all : t->acts.emb;
+    for (int a = 0, k = 0; cached && a < n_texts; a += chunk, k++) {
+        int b = a + chunk < n_texts ? a + chunk : n_texts;
+        stc_token_batch v = sub_batch(full, a, b, t->cu_chunk);
+        stc_st_train_forward(&t->model, ops, &t->acts, &v, chunk_dropout(pass_seed, k));
+        memcpy(E + (size_t)a * D, t->acts.emb, sizeof(float) * (size_t)(b - a) * D);
+    }
+    if (!cached)
+        stc_st_train_forward(&t->model, ops, &t->acts, full, chunk_dropout(pass_seed, 0));
+
     const float *cols[STC_LOSS_MAX_COLUMNS];
     float *dcols[STC_LOSS_MAX_COLUMNS];
     for (int c = 0; c < s->n_cols; c++) {
-        cols[c] = t->acts.emb + (size_t)c * n * D;
+        cols[c] = E + (size_t)c * n * D;
         dcols[c] = t->demb + (size_t)c * n * D;
     }
     stc_loss_labels labels = {0};
@@ -217,11 +264,21 @@ static int micro_step(trainer *t, const train_set *s, const size_t *rows, int n,
     *loss = res.value;
     if (!isfinite(res.value))
         return 0; /* the caller skips this step; no backward of a NaN */
-    size_t nd = (size_t)s->n_cols * n * D;
+    size_t nd = (size_t)n_texts * D;
     for (size_t i = 0; i < nd; i++)
         t->demb[i] *= (float)grad_scale;
-    stc_st_train_backward(&t->model, ops, &t->acts, &t->col.batch, t->demb, t->grads, drop);
-    *tokens = t->col.batch.T;
+    if (!cached) {
+        stc_st_train_backward(&t->model, ops, &t->acts, full, t->demb, t->grads, chunk_dropout(pass_seed, 0));
+    } else {
+        for (int a = 0, k = 0; a < n_texts; a += chunk, k++) {
+            int b = a + chunk < n_texts ? a + chunk : n_texts;
+            stc_token_batch v = sub_batch(full, a, b, t->cu_chunk);
+            stc_bert_dropout d = chunk_dropout(pass_seed, k);
+            stc_st_train_forward(&t->model, ops, &t->acts, &v, d);
+            stc_st_train_backward(&t->model, ops, &t->acts, &v, t->demb + (size_t)a * D, t->grads, d);
+        }
+    }
+    *tokens = full->T;
     return 0;
 }
 
@@ -286,6 +343,8 @@ static void trainer_free(trainer *t)
     free(t->grads);
     free(t->has_grad);
     free(t->demb);
+    free(t->emb_all);
+    free(t->cu_chunk);
     free(t->row_ids);
     if (t->model_loaded)
         stc_st_model_free(&t->model);
@@ -400,14 +459,27 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
 
     int B = a->per_device_train_batch_size, max_len = t.model.max_seq_length;
     int max_texts = B * t.max_cols;
+    /* Activations for the largest forward: the whole batch, or only a
+     * GradCache chunk when every dataset's loss is a cached one. */
+    int all_cached = 1, chunk = 0;
+    for (int i = 0; i < t.n_sets; i++) {
+        if (!stc_loss_is_cached(t.sets[i].loss.type))
+            all_cached = 0;
+        else if (t.sets[i].loss.mini_batch_size > chunk)
+            chunk = t.sets[i].loss.mini_batch_size;
+    }
+    t.chunk_texts = chunk > 0 ? (chunk < max_texts ? chunk : max_texts) : max_texts;
+    int act_texts = all_cached ? t.chunk_texts : max_texts;
     if ((rc = stc_collator_init(&t.col, &t.model, a->prompts, t.multi, max_len, max_texts)) ||
-        (rc = stc_st_train_acts_alloc(&t.acts, &t.model, max_texts, max_texts * max_len, max_len)))
+        (rc = stc_st_train_acts_alloc(&t.acts, &t.model, act_texts, act_texts * max_len, max_len)))
         goto out;
     t.grads = stc_calloc(t.model.params.total, sizeof(float), "gradients");
     t.has_grad = stc_calloc((size_t)t.model.params.n, 1, "gradient flags");
     t.demb = stc_malloc(sizeof(float) * (size_t)max_texts * t.model.dim, "embedding gradients");
+    t.emb_all = stc_malloc(sizeof(float) * (size_t)max_texts * t.model.dim, "embeddings");
+    t.cu_chunk = stc_malloc(sizeof(int) * (size_t)(t.chunk_texts + 1), "chunk offsets");
     t.row_ids = stc_malloc(sizeof(size_t) * (size_t)B, "row ids");
-    if (!t.grads || !t.has_grad || !t.demb || !t.row_ids) {
+    if (!t.grads || !t.has_grad || !t.demb || !t.emb_all || !t.cu_chunk || !t.row_ids) {
         rc = STC_ERR_NOMEM;
         goto out;
     }
