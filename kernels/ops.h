@@ -70,14 +70,26 @@ typedef struct stc_ops {
                            int N, int C, int OC);
 
     /* Multi-head self-attention over packed sequences.
-     * out[T,C]: per head h, softmax(q_h k_h^T / sqrt(D)) v_h, heads concatenated.
+     * out[T,C]: per head h, dropout(softmax(q_h k_h^T / sqrt(D))) v_h, heads
+     *      concatenated.
      * qkv[T,3C]: q in columns [0,C), k in [C,2C), v in [2C,3C).
-     * att: if non-NULL, the softmax probabilities are saved for backward,
-     *      sequence b's H blocks of [L_b, L_b] at att_offsets (computed by the
-     *      caller as H * sum of L^2 of earlier sequences).
+     * att: if non-NULL, the softmax probabilities (before dropout) are saved
+     *      for backward, sequence b's H blocks of [L_b, L_b] at att_offsets
+     *      (computed by the caller as H * sum of L^2 of earlier sequences).
+     * p_drop, seed: attention-probability dropout (BERT's
+     *      attention_probs_dropout_prob, torch.nn.Dropout in training):
+     *      probability (b, h, i, j) is kept when
+     *      stc_dropout_uniform(seed, ctr) >= p_drop (kernels/dropout.h), then scaled by
+     *      1 / (1 - p_drop), else zeroed, with ctr = that element's offset in
+     *      the att layout above, att_offset(b) + (h * L_b + i) * L_b + j,
+     *      whether or not att is saved. The mask is a pure function of
+     *      (seed, the batch's cu_seqlens, b, h, i, j): independent of thread
+     *      count and scheduling, and backward regenerates it. p_drop <= 0
+     *      (inference, eval) is exactly the op without dropout; seed is then
+     *      unused.
      * scratch: stc_attention_scratch_floats(max_len) floats. */
     void (*attention_forward)(float *out, float *att, const float *qkv, const int *cu_seqlens,
-                              int B, int C, int H, float *scratch);
+                              int B, int C, int H, float p_drop, uint64_t seed, float *scratch);
 
     /* out[n] = act(inp[n]); out may alias inp. */
     void (*activation_forward)(float *out, const float *inp, size_t n, stc_activation act);
@@ -114,10 +126,14 @@ typedef struct stc_ops {
 
     /* From dout[T,C] of attention_forward: dqkv[T,3C] (assigned; q, k, v
      * columns as qkv). att holds the softmax probabilities forward saved
-     * (layout as attention_forward's att); qkv is forward's input.
+     * (layout as attention_forward's att: before dropout); qkv is forward's
+     * input; p_drop and seed must be forward's, so that the same dropout
+     * mask is regenerated (dV = P_dropped^T dO, dP = mask / (1 - p) * dO V^T,
+     * then the softmax backward with the saved P).
      * scratch: stc_attention_backward_scratch_floats(max_len) floats. */
     void (*attention_backward)(float *dqkv, const float *dout, const float *qkv, const float *att,
-                               const int *cu_seqlens, int B, int C, int H, float *scratch);
+                               const int *cu_seqlens, int B, int C, int H, float p_drop,
+                               uint64_t seed, float *scratch);
 
     /* dinp[n] = dout[n] * act'(inp[n]) (assigned; dinp may alias dout).
      * inp is forward's input. GELU: 0.5 (1 + erf(x/sqrt 2)) + x phi(x);

@@ -64,6 +64,11 @@ int stc_bert_config_load(stc_bert_config *cfg, const char *path)
                         cfg->hidden_size, cfg->num_attention_heads);
         goto out;
     }
+    if (!(hd >= 0.0 && hd < 1.0) || !(ad >= 0.0 && ad < 1.0)) {
+        rc = stc_errorf(STC_ERR_DATA, "%s: hidden_dropout_prob (%g) and attention_probs_dropout_prob (%g) must be in [0, 1)",
+                        path, hd, ad);
+        goto out;
+    }
     cfg->layer_norm_eps = (float)eps;
     cfg->hidden_act = STC_ACT_GELU;
     cfg->hidden_dropout_prob = (float)hd;
@@ -195,7 +200,8 @@ void stc_bert_forward(const stc_bert *m, const stc_param_table *t, const stc_ops
     for (int l = 0; l < cfg->num_hidden_layers; l++) {
         const stc_bert_layer_params *p = &m->layers[l];
         ops->matmul_forward(acts->qkv, acts->x, P(p->qkv_w), P(p->qkv_b), T, C, 3 * C);
-        ops->attention_forward(acts->a, NULL, acts->qkv, cu_seqlens, B, C, H, acts->scratch);
+        /* Inference: no attention dropout (p = 0). */
+        ops->attention_forward(acts->a, NULL, acts->qkv, cu_seqlens, B, C, H, 0.0f, 0, acts->scratch);
         ops->matmul_forward(acts->h, acts->a, P(p->attn_out_w), P(p->attn_out_b), T, C, C);
         ops->residual_forward(acts->h, acts->h, acts->x, (size_t)T * C);
         ops->layernorm_forward(acts->h, NULL, NULL, acts->h, P(p->ln1_w), P(p->ln1_b), T, C, eps);

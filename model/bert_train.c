@@ -6,8 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Dropout sites of one pass: every (layer, place) draws its own stream. */
-enum { SITE_EMB = 0, SITE_ATTN_OUT = 1, SITE_FFN_OUT = 2, SITES_PER_LAYER = 3 };
+/* Dropout sites of one pass: every (layer, place) draws its own stream.
+ * SITE_ATTN_PROBS is the attention probabilities' dropout inside
+ * attention_forward/backward, whose counter is the att layout's offset. */
+enum { SITE_EMB = 0, SITE_ATTN_OUT = 1, SITE_FFN_OUT = 2, SITE_ATTN_PROBS = 3, SITES_PER_LAYER = 4 };
 
 static uint64_t site_seed(stc_bert_dropout d, int layer, int place)
 {
@@ -84,6 +86,7 @@ void stc_bert_train_forward(const stc_bert *m, const stc_param_table *t, const s
     int T = cu_seqlens[B], C = cfg->hidden_size, I = cfg->intermediate_size, H = cfg->num_attention_heads;
     int L = cfg->num_hidden_layers;
     float eps = cfg->layer_norm_eps, ph = drop.seed ? cfg->hidden_dropout_prob : 0.0f;
+    float pa = drop.seed ? cfg->attention_probs_dropout_prob : 0.0f;
     size_t TC = (size_t)T * C;
 #define P(idx) stc_params_data(t, (idx))
     ops->embeddings_forward(a->emb_sum, ids, pos, type_ids, P(m->wte), P(m->wpe), P(m->wtt), T, C);
@@ -95,7 +98,8 @@ void stc_bert_train_forward(const stc_bert *m, const stc_param_table *t, const s
         stc_bert_layer_acts *la = &a->layers[l];
         float *next = l + 1 < L ? a->layers[l + 1].x_in : a->out;
         ops->matmul_forward(la->qkv, la->x_in, P(p->qkv_w), P(p->qkv_b), T, C, 3 * C);
-        ops->attention_forward(la->ctx, la->att, la->qkv, cu_seqlens, B, C, H, a->scratch);
+        ops->attention_forward(la->ctx, la->att, la->qkv, cu_seqlens, B, C, H, pa,
+                               site_seed(drop, l, SITE_ATTN_PROBS), a->scratch);
         ops->matmul_forward(la->res1, la->ctx, P(p->attn_out_w), P(p->attn_out_b), T, C, C);
         stc_dropout_forward(la->res1, la->res1, TC, ph, site_seed(drop, l, SITE_ATTN_OUT), 0);
         ops->residual_forward(la->res1, la->res1, la->x_in, TC);
@@ -119,6 +123,7 @@ void stc_bert_train_backward(const stc_bert *m, const stc_param_table *t, const 
     int T = cu_seqlens[B], C = cfg->hidden_size, I = cfg->intermediate_size, H = cfg->num_attention_heads;
     int L = cfg->num_hidden_layers;
     float ph = drop.seed ? cfg->hidden_dropout_prob : 0.0f;
+    float pa = drop.seed ? cfg->attention_probs_dropout_prob : 0.0f;
     size_t TC = (size_t)T * C;
 #define P(idx) stc_params_data(t, (idx))
 #define G(idx) (grads + t->params[(idx)].offset)
@@ -142,7 +147,8 @@ void stc_bert_train_backward(const stc_bert *m, const stc_param_table *t, const 
         memcpy(dx, dt, sizeof(float) * TC);
         stc_dropout_backward(dt, dt, TC, ph, site_seed(drop, l, SITE_ATTN_OUT), 0);
         ops->matmul_backward(dh, G(p->attn_out_w), G(p->attn_out_b), dt, la->ctx, P(p->attn_out_w), T, C, C);
-        ops->attention_backward(a->d_qkv, dh, la->qkv, la->att, cu_seqlens, B, C, H, a->scratch);
+        ops->attention_backward(a->d_qkv, dh, la->qkv, la->att, cu_seqlens, B, C, H, pa,
+                                site_seed(drop, l, SITE_ATTN_PROBS), a->scratch);
         ops->matmul_backward(dt, G(p->qkv_w), G(p->qkv_b), a->d_qkv, la->x_in, P(p->qkv_w), T, C, 3 * C);
         ops->residual_forward(dx, dx, dt, TC);
     }

@@ -4,10 +4,12 @@
  * packed batches (kernels/ops.h).
  *
  * Dropout (hidden_dropout_prob after the embeddings, the attention output
- * projection and the FFN output) is applied when the pass's dropout seed is
- * set, from the counter-based stream of kernels/dropout.h, so backward and
- * GradCache's replay regenerate the same masks. attention_probs_dropout_prob
- * is not applied yet: the attention kernels have no dropout.
+ * projection and the FFN output; attention_probs_dropout_prob on the
+ * attention probabilities, inside the attention kernels) is applied when the
+ * pass's dropout seed is set, from the counter-based stream of
+ * kernels/dropout.h, so backward and GradCache's replay regenerate the same
+ * masks. Each (layer, site) has its own stream; the saved att holds the
+ * probabilities before dropout.
  *
  * Legend: T tokens, B sequences, C hidden, H heads, I intermediate, L layers.
  */
@@ -26,7 +28,7 @@ extern "C" {
 typedef struct {
     float *x_in;     /* (T, C) layer input */
     float *qkv;      /* (T, 3C) */
-    float *att;      /* (H * sum L_b^2) softmax probabilities */
+    float *att;      /* (H * sum L_b^2) softmax probabilities (before dropout) */
     float *ctx;      /* (T, C) attention output (heads concatenated) */
     float *res1;     /* (T, C) x_in + dropout(ctx Wo + bo): LayerNorm 1 input */
     float *ln1_mean, *ln1_rstd; /* (T) */

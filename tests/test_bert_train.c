@@ -1,8 +1,9 @@
 /*
  * model/bert_train: the encoder's training forward equals the inference
- * forward, and its backward (all layers composed, with and without dropout)
- * matches finite differences of the forward for every parameter tensor and
- * a sample of its elements.
+ * forward, and its backward (all layers composed, with and without dropout:
+ * hidden dropout, attention-probability dropout, both) matches finite
+ * differences of the forward for every parameter tensor and a sample of its
+ * elements.
  *
  * The kernels are float32, so the finite differences are too: with step
  * 1e-2 on a loss of order 1 the truncation error is O(1e-4 * f''') and the
@@ -42,11 +43,14 @@ static double loss_of(const stc_bert *m, stc_param_table *t, stc_bert_train_acts
     return l;
 }
 
-static void run(stc_bert_dropout d, const char *what)
+/* One model, one pass seed d (0: eval), the config's dropout
+ * probabilities p_hidden and p_attn (applied only when d.seed is set). */
+static void run(stc_bert_dropout d, float p_hidden, float p_attn, const char *what)
 {
     stc_bert_config cfg = {.vocab_size = 20, .hidden_size = 8, .num_hidden_layers = 2, .num_attention_heads = 2,
                            .intermediate_size = 12, .max_position_embeddings = 16, .type_vocab_size = 2,
-                           .layer_norm_eps = 1e-12f, .hidden_act = STC_ACT_GELU, .hidden_dropout_prob = 0.2f};
+                           .layer_norm_eps = 1e-12f, .hidden_act = STC_ACT_GELU, .hidden_dropout_prob = p_hidden,
+                           .attention_probs_dropout_prob = p_attn};
     stc_param_table t;
     stc_params_init(&t);
     stc_bert m;
@@ -65,13 +69,18 @@ static void run(stc_bert_dropout d, const char *what)
     stc_bert_train_acts a;
     CHECK(stc_bert_train_acts_alloc(&a, &cfg, 16, 8) == 0);
 
-    /* Without dropout the training forward is the inference forward. */
-    if (!d.seed) {
+    /* Without dropout the training forward is the inference forward; with
+     * it, the output differs (the masks are applied). */
+    {
         stc_bert_acts inf;
         CHECK(stc_bert_acts_alloc(&inf, &cfg, 16, 8) == 0);
         stc_bert_forward(&m, &t, stc_ops_cpu(), &inf, ids, pos, types, cu, B);
         stc_bert_train_forward(&m, &t, stc_ops_cpu(), &a, ids, pos, types, cu, B, d);
-        CHECK(memcmp(inf.x, a.out, sizeof(float) * T * C) == 0);
+        int same = memcmp(inf.x, a.out, sizeof(float) * T * C) == 0;
+        if (!d.seed || (p_hidden <= 0.0f && p_attn <= 0.0f))
+            CHECK_MSG(same, "%s: training forward differs from inference", what);
+        else
+            CHECK_MSG(!same, "%s: dropout changed nothing", what);
         stc_bert_acts_free(&inf);
     }
 
@@ -139,7 +148,9 @@ int main(void)
         T += lens[b];
         cu[b + 1] = T;
     }
-    run((stc_bert_dropout){.seed = 0}, "no dropout");
-    run((stc_bert_dropout){.seed = 1234}, "hidden dropout 0.2");
+    run((stc_bert_dropout){.seed = 0}, 0.2f, 0.2f, "no dropout (eval)");
+    run((stc_bert_dropout){.seed = 1234}, 0.2f, 0.0f, "hidden dropout 0.2");
+    run((stc_bert_dropout){.seed = 1234}, 0.0f, 0.2f, "attention dropout 0.2");
+    run((stc_bert_dropout){.seed = 1234}, 0.2f, 0.2f, "hidden + attention dropout 0.2");
     return check_report("test_bert_train");
 }

@@ -2,8 +2,12 @@
  * CPU kernels against naive float64 references on random, odd shapes. The
  * attention reference is the padded formulation Hugging Face runs (every
  * sequence padded to the longest, additive -inf mask on padded keys), which
- * proves the packed layout computes the same thing.
+ * proves the packed layout computes the same thing. Attention-probability
+ * dropout: the reference applies the mask ops.h documents (counter = the
+ * element's att offset), and the drop rate measured from the kernel's output
+ * is p.
  */
+#include "kernels/dropout.h"
 #include "kernels/ops.h"
 #include "tests/check.h"
 
@@ -83,7 +87,9 @@ static void test_layernorm(const stc_ops *ops, int N, int C)
     free(x); free(w); free(b); free(out); free(mean); free(rstd); free(ref);
 }
 
-static void test_attention(const stc_ops *ops, const int *lens, int B, int C, int H)
+/* Attention forward against the padded float64 reference, with dropout
+ * probability p (0: none) and seed. */
+static void test_attention(const stc_ops *ops, const int *lens, int B, int C, int H, float p, uint64_t seed)
 {
     int D = C / H, T = 0, maxL = 0;
     int *cu = malloc(sizeof(int) * (size_t)(B + 1));
@@ -102,8 +108,10 @@ static void test_attention(const stc_ops *ops, const int *lens, int B, int C, in
     float *att = malloc(sizeof(float) * (natt ? natt : 1));
     double *ref = malloc(sizeof(double) * (size_t)T * C);
     double *s = malloc(sizeof(double) * (size_t)maxL);
-    ops->attention_forward(out, NULL, qkv, cu, B, C, H, scratch);
-    for (int b = 0; b < B; b++)
+    ops->attention_forward(out, NULL, qkv, cu, B, C, H, p, seed, scratch);
+    size_t att_off = 0, dropped = 0; /* sequence b's offset in the att layout */
+    double keep_scale = p > 0.0f ? 1.0 / (1.0 - (double)p) : 1.0;
+    for (int b = 0; b < B; att_off += (size_t)H * lens[b] * lens[b], b++)
         for (int h = 0; h < H; h++)
             for (int i = 0; i < lens[b]; i++) {
                 /* Padded reference: keys j >= len get -inf (exp -> 0). */
@@ -125,20 +133,34 @@ static void test_attention(const stc_ops *ops, const int *lens, int B, int C, in
                     s[j] = exp(s[j] - mx);
                     sum += s[j];
                 }
+                /* Dropout of probability (b, h, i, j), counter = its att offset. */
+                for (int j = 0; j < lens[b]; j++) {
+                    uint64_t ctr = att_off + ((size_t)h * lens[b] + i) * lens[b] + j;
+                    int keep = p <= 0.0f || stc_dropout_uniform(seed, ctr) >= p;
+                    s[j] = keep ? s[j] / sum * keep_scale : 0.0;
+                    dropped += !keep;
+                }
                 for (int e = 0; e < D; e++) {
                     double o = 0;
                     for (int j = 0; j < lens[b]; j++)
-                        o += s[j] / sum * qkv[(size_t)(cu[b] + j) * 3 * C + 2 * C + h * D + e];
+                        o += s[j] * qkv[(size_t)(cu[b] + j) * 3 * C + 2 * C + h * D + e];
                     ref[(size_t)(cu[b] + i) * C + h * D + e] = o;
                 }
             }
     double d = max_diff(out, ref, (size_t)T * C);
-    CHECK_MSG(d < 1e-5, "attention B=%d C=%d H=%d: %.3g", B, C, H, d);
+    CHECK_MSG(d < 1e-5, "attention B=%d C=%d H=%d p=%g: %.3g", B, C, H, p, d);
+    if (p > 0.0f && natt >= 100)
+        CHECK_MSG(dropped > 0, "attention p=%g dropped nothing", p);
     /* Saving probabilities for backward gives the same output, and rows of
      * the saved blocks sum to one. */
     float *out2 = malloc(sizeof(float) * (size_t)T * C);
-    ops->attention_forward(out2, att, qkv, cu, B, C, H, scratch);
+    ops->attention_forward(out2, att, qkv, cu, B, C, H, p, seed, scratch);
     CHECK(memcmp(out, out2, sizeof(float) * (size_t)T * C) == 0);
+    /* Without dropout the seed is unused: another seed, the same bits. */
+    if (p <= 0.0f) {
+        ops->attention_forward(out2, NULL, qkv, cu, B, C, H, 0.0f, seed ^ 0xABCDEFull, scratch);
+        CHECK(memcmp(out, out2, sizeof(float) * (size_t)T * C) == 0);
+    }
     if (natt) {
         double rs = 0;
         for (int j = 0; j < lens[0]; j++)
@@ -146,6 +168,51 @@ static void test_attention(const stc_ops *ops, const int *lens, int B, int C, in
         CHECK_NEAR(rs, 1.0, 1e-5);
     }
     free(cu); free(qkv); free(out); free(out2); free(scratch); free(att); free(ref); free(s);
+}
+
+/* Drop rate measured from the kernel's output: with q = k = 0 every
+ * probability is 1/L, and with v = 1 output (b, h, i, any e) is
+ * (kept in row i) / (L (1 - p)), so the kept count of every row comes back
+ * as an integer. Over ~1e5 probabilities the rate must be p within 0.01
+ * (>= 6 standard deviations at p = 0.5); rows must not all share one mask;
+ * and another seed must draw another mask. */
+static void test_attention_drop_rate(const stc_ops *ops, float p)
+{
+    enum { B = 3, C = 32, H = 4, D = C / H };
+    int lens[B] = {100, 37, 128}, cu[B + 1] = {0};
+    for (int b = 0; b < B; b++)
+        cu[b + 1] = cu[b] + lens[b];
+    int T = cu[B];
+    float *qkv = calloc((size_t)T * 3 * C, sizeof(float));
+    for (int t = 0; t < T; t++)
+        for (int c = 2 * C; c < 3 * C; c++)
+            qkv[(size_t)t * 3 * C + c] = 1.0f;
+    float *out = malloc(sizeof(float) * (size_t)T * C), *out2 = malloc(sizeof(float) * (size_t)T * C);
+    float *scratch = malloc(sizeof(float) * stc_attention_scratch_floats(128));
+    ops->attention_forward(out, NULL, qkv, cu, B, C, H, p, 0x5EEDull, scratch);
+    double kept = 0, total = 0, worst_int = 0;
+    int distinct_rows = 0;
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < lens[b]; i++)
+            for (int h = 0; h < H; h++) {
+                const float *o = out + (size_t)(cu[b] + i) * C + h * D;
+                double k = (double)o[0] * lens[b] * (1.0 - (double)p);
+                worst_int = fmax(worst_int, fabs(k - nearbyint(k)));
+                for (int e = 1; e < D; e++)
+                    CHECK(o[e] == o[0]);
+                kept += nearbyint(k);
+                total += lens[b];
+                if (i > 0 && o[0] != out[(size_t)(cu[b] + i - 1) * C + h * D])
+                    distinct_rows++;
+            }
+    double rate = 1.0 - kept / total;
+    CHECK_MSG(worst_int < 1e-3, "drop rate p=%g: kept counts not integers (%.3g)", p, worst_int);
+    CHECK_MSG(fabs(rate - p) < 0.01, "drop rate p=%g: measured %.4f over %.0f probabilities", p, rate, total);
+    CHECK_MSG(distinct_rows > 10, "drop rate p=%g: rows share one mask", p);
+    printf("attention dropout p=%.2f: measured drop rate %.4f over %.0f probabilities\n", p, rate, total);
+    ops->attention_forward(out2, NULL, qkv, cu, B, C, H, p, 0x5EEEull, scratch);
+    CHECK_MSG(memcmp(out, out2, sizeof(float) * (size_t)T * C) != 0, "drop rate p=%g: seed ignored", p);
+    free(qkv); free(out); free(out2); free(scratch);
 }
 
 static void test_elementwise(const stc_ops *ops)
@@ -220,9 +287,14 @@ int main(void)
     int lens1[] = {1};
     int lens2[] = {5, 1, 9, 3};
     int lens3[] = {17, 0, 16, 2, 33};
-    test_attention(ops, lens1, 1, 8, 2);
-    test_attention(ops, lens2, 4, 12, 3);
-    test_attention(ops, lens3, 5, 64, 4);
+    test_attention(ops, lens1, 1, 8, 2, 0.0f, 0);
+    test_attention(ops, lens2, 4, 12, 3, 0.0f, 7);
+    test_attention(ops, lens3, 5, 64, 4, 0.0f, 0);
+    test_attention(ops, lens1, 1, 8, 2, 0.5f, 3);
+    test_attention(ops, lens2, 4, 12, 3, 0.1f, 11);
+    test_attention(ops, lens3, 5, 64, 4, 0.3f, 0x1234ABCDull);
+    test_attention_drop_rate(ops, 0.1f);
+    test_attention_drop_rate(ops, 0.5f);
     test_elementwise(ops);
     test_embeddings(ops);
     return check_report("test_kernels_cpu");

@@ -21,6 +21,7 @@
  * leaves a margin of >20x for other CPUs' vector widths and BLAS kernels,
  * while a mistake in a formula, an index or a layout shows up at O(1e-2).
  */
+#include "kernels/dropout.h"
 #include "kernels/ops.h"
 #include "tests/check.h"
 
@@ -387,17 +388,27 @@ static void test_matmul(const stc_ops *ops, int N, int C, int OC, int with_bias,
 
 /* ---------------------------------------------------------------- attention */
 
+/* The reference applies attention-probability dropout (p > 0) with the mask
+ * kernels/ops.h documents, regenerated here from stc_dropout_uniform: the
+ * counter of probability (b, h, i, j) is its offset in the att layout. The
+ * mask does not depend on qkv, so the finite differences see a fixed mask. */
 typedef struct {
     double *qkv, *out, *R, *s;
     const int *cu;
     int B, C, H;
+    float p;
+    uint64_t seed;
+    size_t dropped; /* probabilities the last evaluation dropped */
 } att_ctx;
 
 static double att_loss(void *p)
 {
     att_ctx *c = p;
     int D = c->C / c->H, C3 = 3 * c->C;
-    for (int b = 0; b < c->B; b++) {
+    double keep_scale = c->p > 0.0f ? 1.0 / (1.0 - (double)c->p) : 1.0;
+    size_t off = 0; /* sequence b's offset in the att layout */
+    c->dropped = 0;
+    for (int b = 0; b < c->B; off += (size_t)c->H * (c->cu[b + 1] - c->cu[b]) * (c->cu[b + 1] - c->cu[b]), b++) {
         int t0 = c->cu[b], L = c->cu[b + 1] - t0;
         for (int h = 0; h < c->H; h++)
             for (int i = 0; i < L; i++) {
@@ -415,10 +426,16 @@ static double att_loss(void *p)
                     c->s[j] = exp(c->s[j] - mx);
                     sum += c->s[j];
                 }
+                for (int j = 0; j < L; j++) {
+                    uint64_t ctr = off + ((size_t)h * L + i) * L + j;
+                    int keep = c->p <= 0.0f || stc_dropout_uniform(c->seed, ctr) >= c->p;
+                    c->s[j] = keep ? c->s[j] / sum * keep_scale : 0.0;
+                    c->dropped += !keep;
+                }
                 for (int e = 0; e < D; e++) {
                     double o = 0.0;
                     for (int j = 0; j < L; j++)
-                        o += c->s[j] / sum * c->qkv[(size_t)(t0 + j) * C3 + 2 * c->C + h * D + e];
+                        o += c->s[j] * c->qkv[(size_t)(t0 + j) * C3 + 2 * c->C + h * D + e];
                     c->out[(size_t)(t0 + i) * c->C + h * D + e] = o;
                 }
             }
@@ -427,7 +444,12 @@ static double att_loss(void *p)
     return dot_f64(c->out, c->R, (size_t)T * c->C);
 }
 
-static void test_attention(const stc_ops *ops, const int *lens, int B, int C, int H)
+/* Attention forward and backward with dropout probability p (0: none):
+ * forward against the float64 reference, backward against its finite
+ * differences, both passes bit-identical for 1, 2 and 3 threads. With p = 0
+ * the seed must not matter; with p > 0 saving att must not change the
+ * output, and the saved att must be the undropped probabilities. */
+static void test_attention(const stc_ops *ops, const int *lens, int B, int C, int H, float p, uint64_t seed)
 {
     int T = 0, maxL = 0;
     int *cu = malloc(sizeof(int) * (size_t)(B + 1));
@@ -442,18 +464,44 @@ static void test_attention(const stc_ops *ops, const int *lens, int B, int C, in
     size_t TC = (size_t)T * C, T3C = 3 * TC;
     float *qkv = rand_f32(T3C, 1.0f), *R = rand_f32(TC, 1.0f);
     float *out = malloc(sizeof(float) * (TC ? TC : 1)), *att = malloc(sizeof(float) * (natt ? natt : 1));
+    float *out_n = malloc(sizeof(float) * (TC ? TC : 1)), *att_n = malloc(sizeof(float) * (natt ? natt : 1));
     /* Scratch for up to 3 threads; one buffer serves forward and backward. */
     omp_set_num_threads(3);
     size_t nscr = stc_attention_scratch_floats(maxL);
     CHECK(stc_attention_backward_scratch_floats(maxL) <= nscr);
     float *scratch = malloc(sizeof(float) * (nscr ? nscr : 1));
     omp_set_num_threads(1);
-    ops->attention_forward(out, att, qkv, cu, B, C, H, scratch);
+    ops->attention_forward(out, att, qkv, cu, B, C, H, p, seed, scratch);
+
+    /* Forward: thread count, saving att or not, and (p = 0) the seed change
+     * no bit; the saved att is the undropped softmax (rows sum to one). */
+    for (int nt = 2; nt <= 3; nt++) {
+        omp_set_num_threads(nt);
+        ops->attention_forward(out_n, att_n, qkv, cu, B, C, H, p, seed, scratch);
+        CHECK_MSG(same_bits(out, out_n, TC) && same_bits(att, att_n, natt),
+                  "attention forward %d threads B=%d C=%d H=%d p=%g", nt, B, C, H, p);
+        ops->attention_forward(out_n, NULL, qkv, cu, B, C, H, p, seed, scratch);
+        CHECK_MSG(same_bits(out, out_n, TC), "attention forward without att, %d threads p=%g", nt, p);
+    }
+    omp_set_num_threads(1);
+    if (p <= 0.0f) {
+        ops->attention_forward(out_n, att_n, qkv, cu, B, C, H, 0.0f, seed + 12345, scratch);
+        CHECK_MSG(same_bits(out, out_n, TC) && same_bits(att, att_n, natt), "attention p=0 depends on the seed");
+    }
+    for (int b = 0, o = 0; b < B; o += H * lens[b] * lens[b], b++)
+        for (int r = 0; r < H * lens[b]; r++) {
+            double rs = 0.0;
+            for (int j = 0; j < lens[b]; j++)
+                rs += att[o + (size_t)r * lens[b] + j];
+            CHECK_MSG(fabs(rs - 1.0) < 1e-5, "attention saved probabilities: row sum %.7f", rs);
+        }
 
     att_ctx ctx = {to_f64(qkv, T3C), malloc(sizeof(double) * (TC ? TC : 1)), to_f64(R, TC),
-                   malloc(sizeof(double) * (maxL ? maxL : 1)), cu, B, C, H};
+                   malloc(sizeof(double) * (maxL ? maxL : 1)), cu, B, C, H, p, seed, 0};
     att_loss(&ctx);
-    CHECK_GRAD(out, ctx.out, TC, "attention forward B=%d C=%d H=%d", B, C, H);
+    CHECK_GRAD(out, ctx.out, TC, "attention forward B=%d C=%d H=%d p=%g", B, C, H, p);
+    if (p > 0.0f && natt >= 50)
+        CHECK_MSG(ctx.dropped > 0, "attention p=%g: the mask dropped nothing", p);
     double *g = malloc(sizeof(double) * (T3C ? T3C : 1));
     fd_grad(g, ctx.qkv, T3C, NULL, att_loss, &ctx);
 
@@ -461,18 +509,24 @@ static void test_attention(const stc_ops *ops, const int *lens, int B, int C, in
     for (int nt = 1; nt <= 3; nt++) {
         omp_set_num_threads(nt);
         d[nt - 1] = fill_f32(T3C, NAN); /* every row of every sequence must be written */
-        ops->attention_backward(d[nt - 1], R, qkv, att, cu, B, C, H, scratch);
+        ops->attention_backward(d[nt - 1], R, qkv, att, cu, B, C, H, p, seed, scratch);
     }
     omp_set_num_threads(1);
-    CHECK_GRAD(d[0], g, T3C, "attention dqkv B=%d C=%d H=%d", B, C, H);
+    CHECK_GRAD(d[0], g, T3C, "attention dqkv B=%d C=%d H=%d p=%g", B, C, H, p);
     for (int i = 1; i < 3; i++)
-        CHECK_MSG(same_bits(d[0], d[i], T3C), "attention dqkv %d threads B=%d C=%d H=%d", i + 1, B, C, H);
+        CHECK_MSG(same_bits(d[0], d[i], T3C), "attention dqkv %d threads B=%d C=%d H=%d p=%g", i + 1, B, C, H, p);
+    if (p <= 0.0f) {
+        float *dn = fill_f32(T3C, NAN);
+        ops->attention_backward(dn, R, qkv, att, cu, B, C, H, 0.0f, seed + 12345, scratch);
+        CHECK_MSG(same_bits(d[0], dn, T3C), "attention backward p=0 depends on the seed");
+        free(dn);
+    }
 
     for (int i = 0; i < 3; i++)
         free(d[i]);
     free(g);
     free(ctx.qkv); free(ctx.out); free(ctx.R); free(ctx.s);
-    free(cu); free(qkv); free(R); free(out); free(att); free(scratch);
+    free(cu); free(qkv); free(R); free(out); free(att); free(out_n); free(att_n); free(scratch);
 }
 
 /* ---------------------------------------------------------------- activations */
@@ -674,10 +728,15 @@ int main(void)
     int lens2[] = {3, 0, 1, 5, 2};
     int lens3[] = {0, 7};
     int lens4[] = {4, 1, 6};
-    test_attention(ops, lens1, 1, 8, 2);
-    test_attention(ops, lens2, 5, 12, 3);
-    test_attention(ops, lens3, 2, 6, 1);
-    test_attention(ops, lens4, 3, 20, 4);
+    test_attention(ops, lens1, 1, 8, 2, 0.0f, 0);
+    test_attention(ops, lens2, 5, 12, 3, 0.0f, 0);
+    test_attention(ops, lens3, 2, 6, 1, 0.0f, 5);
+    test_attention(ops, lens4, 3, 20, 4, 0.0f, 0);
+    /* Attention-probability dropout (BERT's 0.1, and heavier). */
+    test_attention(ops, lens1, 1, 8, 2, 0.5f, 99);
+    test_attention(ops, lens2, 5, 12, 3, 0.3f, 0x5EEDull);
+    test_attention(ops, lens3, 2, 6, 1, 0.1f, 17);
+    test_attention(ops, lens4, 3, 20, 4, 0.5f, 0xDEADBEEFull);
 
     test_activation(ops, STC_ACT_GELU, "gelu");
     test_activation(ops, STC_ACT_TANH, "tanh");

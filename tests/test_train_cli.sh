@@ -70,6 +70,11 @@ expect "unknown key" 2 'learning_rat: unknown key' "$stc" train "$tmp/cfg.json" 
 expect "bad type" 2 '"per_device_train_batch_size" must be an integer' "$stc" train "$tmp/cfg.json" --per_device_train_batch_size '"x"' --output_dir "$tmp/none"
 expect "bad loss" 2 'NoSuchLoss' "$stc" train "$tmp/cfg.json" --loss '{"type": "NoSuchLoss"}' --output_dir "$tmp/none"
 expect "pattern matches nothing" 2 'zzz' "$stc" train "$tmp/cfg.json" --learning_rate_mapping '{"zzz": 1e-3}' --output_dir "$tmp/none"
+expect "negative learning rate" 2 '"learning_rate" = -0.001 is out of range' "$stc" train "$tmp/cfg.json" --learning_rate -1e-3 --output_dir "$tmp/none"
+expect "loss needs more columns" 2 'TripletLoss: needs 3 \(anchor, positive, negative\) columns, the dataset gives 2' "$stc" train "$tmp/cfg.json" --loss '{"type": "TripletLoss"}' --output_dir "$tmp/none"
+expect "loss needs a label" 2 'CoSENTLoss: needs a label' "$stc" train "$tmp/cfg.json" --loss '{"type": "CoSENTLoss"}' --output_dir "$tmp/none"
+printf '{"anchor": "a", "positive": "b"}\n{"anchor": "c"}\n' >"$tmp/missing.jsonl"
+expect "dataset with a missing column" 2 'missing.jsonl:2: .*positive' "$stc" train "$tmp/cfg.json" --train_dataset "$tmp/missing.jsonl" --output_dir "$tmp/none"
 [ ! -e "$tmp/none" ] && ok || fail "a failed config created output_dir"
 
 # 4. Divergence: a huge learning rate makes the loss non-finite; ten bad

@@ -725,6 +725,24 @@ static int check_columns(const stc_loss_spec *spec, int n_cols, int B, int D, co
     return STC_OK;
 }
 
+int stc_loss_check_dataset(const stc_loss_spec *spec, int n_cols, int label_dim, int D)
+{
+    double zero[1] = {0.0};
+    stc_loss_labels_f64 L = {.values = zero, .ndim = label_dim == 1 ? 1 : 2, .cols = 1, .width = label_dim};
+    int rc = stc_loss_spec_validate(spec);
+    /* One row of zero labels: only the shapes are checked. */
+    if (!rc && label_dim > 1) {
+        double *z = calloc((size_t)label_dim, sizeof *z);
+        if (!z)
+            return stc_errorf(STC_ERR_NOMEM, "out of memory");
+        L.values = z;
+        rc = check_columns(spec, n_cols, 1, D, &L);
+        free(z);
+        return rc;
+    }
+    return rc ? rc : check_columns(spec, n_cols, 1, D, label_dim > 0 ? &L : NULL);
+}
+
 int stc_loss_compute_f64(const stc_loss_spec *spec, const double *const *emb, int n_cols, int B, int D,
                          const stc_loss_labels_f64 *labels, stc_loss_result *result, double *const *demb)
 {

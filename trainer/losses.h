@@ -227,6 +227,11 @@ int stc_loss_spec_from_json(const cJSON *obj, const char *where, stc_loss_spec *
  * whose inputs can be gathered across ranks. */
 int stc_loss_is_inbatch(stc_loss_type type);
 
+/* Checks, before any training, that a dataset fits a loss: its number of
+ * text columns, its label (label_dim 0: none, 1: a score, D: a vector) and
+ * the model's embedding width D. STC_ERR_USAGE naming what is missing. */
+int stc_loss_check_dataset(const stc_loss_spec *spec, int n_cols, int label_dim, int D);
+
 /* 1 for the GradCache losses (the trainer embeds in mini-batches first). */
 int stc_loss_is_cached(stc_loss_type type);
 

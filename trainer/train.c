@@ -123,8 +123,10 @@ static int load_sets(trainer *t)
             stc_loss_spec_init(&s->loss, STC_LOSS_COSENT);
         }
         stc_dataset_opts o = {.skip_bad_rows = 0, .index_path = NULL};
+        /* A dataset that does not fit the config is found here, before any
+         * work, and is a usage error like any other config mistake. */
         if ((rc = stc_dataset_open(&s->ds, s->path, &o)))
-            return rc;
+            return rc == STC_ERR_DATA ? STC_ERR_USAGE : rc;
         s->n_cols = stc_dataset_num_text_columns(s->ds);
         s->col_names = stc_calloc((size_t)s->n_cols, sizeof(char *), "column names");
         if (!s->col_names)
@@ -134,6 +136,9 @@ static int load_sets(trainer *t)
         if (s->n_cols > STC_LOSS_MAX_COLUMNS)
             return stc_errorf(STC_ERR_DATA, "%s: %d text columns; at most %d are supported", s->path, s->n_cols,
                               STC_LOSS_MAX_COLUMNS);
+        if ((rc = stc_loss_check_dataset(&s->loss, s->n_cols, stc_dataset_label_dim(s->ds), t->model.dim)))
+            return stc_error_prefix(rc, "%s (train_dataset%s%s%s)", s->path, t->multi ? "[\"" : "",
+                                    t->multi ? s->name : "", t->multi ? "\"]" : "");
         t->max_cols = s->n_cols > t->max_cols ? s->n_cols : t->max_cols;
     }
     if (per_set && cJSON_GetArraySize(loss) != t->n_sets)

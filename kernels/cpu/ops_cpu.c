@@ -4,6 +4,7 @@
  * readable specification that other backends are tested against.
  */
 #include "kernels/ops.h"
+#include "kernels/dropout.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -94,12 +95,36 @@ static void softmax_rows(float *s, int L)
     }
 }
 
+/* Offset of sequence b's H [L_b, L_b] blocks in the att layout (kernels/ops.h):
+ * H * sum of L^2 of the sequences before it. */
+static size_t att_block_offset(const int *cu_seqlens, int b, int H)
+{
+    size_t off = 0;
+    for (int i = 0; i < b; i++) {
+        size_t Li = (size_t)(cu_seqlens[i + 1] - cu_seqlens[i]);
+        off += (size_t)H * Li * Li;
+    }
+    return off;
+}
+
+/* dst[e] = keep(e) ? src[e] * scale : 0 for e < n, keep(e) =
+ * stc_dropout_uniform(seed, ctr + e) >= p: the attention-probability mask of
+ * one [L, L] block whose first element has counter ctr. dst may alias src. */
+static void attention_dropout(float *dst, const float *src, size_t n, float p, float scale, uint64_t seed,
+                              uint64_t ctr)
+{
+    for (size_t e = 0; e < n; e++)
+        dst[e] = stc_dropout_uniform(seed, ctr + e) >= p ? src[e] * scale : 0.0f;
+}
+
 static void cpu_attention_forward(float *out, float *att, const float *qkv, const int *cu_seqlens,
-                                  int B, int C, int H, float *scratch)
+                                  int B, int C, int H, float p_drop, uint64_t seed, float *scratch)
 {
     int D = C / H;
     float scale = 1.0f / sqrtf((float)D);
     int C3 = 3 * C;
+    int drop = p_drop > 0.0f;
+    float keep_scale = drop ? 1.0f / (1.0f - p_drop) : 1.0f;
     int max_len = 0;
     for (int b = 0; b < B; b++) {
         int L = cu_seqlens[b + 1] - cu_seqlens[b];
@@ -115,23 +140,26 @@ static void cpu_attention_forward(float *out, float *att, const float *qkv, cons
         int L = cu_seqlens[b + 1] - t0;
         if (L == 0)
             continue;
-        float *s;
-        if (att) {
-            size_t off = 0;
-            for (int i = 0; i < b; i++) {
-                size_t Li = (size_t)(cu_seqlens[i + 1] - cu_seqlens[i]);
-                off += (size_t)H * Li * Li;
-            }
-            s = att + off + (size_t)h * L * L;
-        } else {
-            s = scratch + (size_t)omp_get_thread_num() * max_len * max_len;
-        }
+        size_t LL = (size_t)L * L;
+        /* This block's offset in the att layout: where it is saved, and the
+         * dropout counter of its first element. */
+        size_t off = att || drop ? att_block_offset(cu_seqlens, b, H) + (size_t)h * LL : 0;
+        float *mine = scratch + (size_t)omp_get_thread_num() * max_len * max_len;
+        float *s = att ? att + off : mine;
         const float *q = qkv + (size_t)t0 * C3 + h * D;
         const float *k = q + C;
         const float *v = q + 2 * C;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, L, L, D, scale, q, C3, k, C3, 0.0f, s, L);
         softmax_rows(s, L);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, L, D, L, 1.0f, s, L, v, C3, 0.0f,
+        /* Dropout on the probabilities: the saved att keeps them undropped
+         * (softmax backward needs P); the product uses the dropped copy,
+         * built in this worker's scratch block (in place when att is NULL). */
+        const float *pv = s;
+        if (drop) {
+            attention_dropout(mine, s, LL, p_drop, keep_scale, seed, off);
+            pv = mine;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, L, D, L, 1.0f, pv, L, v, C3, 0.0f,
                     out + (size_t)t0 * C + h * D, C);
     }
 }
@@ -379,18 +407,41 @@ size_t stc_attention_backward_scratch_floats(int max_len)
     return (size_t)omp_get_max_threads() * (size_t)max_len * (size_t)max_len;
 }
 
-static void cpu_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
-                                   const int *cu_seqlens, int B, int C, int H, float *scratch)
+/* Softmax backward of the L rows of one block, in place: dp[i, j] =
+ * p[i, j] * (dp[i, j] - sum_k dp[i, k] p[i, k]), dp the gradient of the
+ * probabilities p on entry, of the scores on exit. */
+static void softmax_backward_rows(float *dp, const float *p, int L)
 {
-    /* Per (sequence, head), with S = scale Q K^T, P = softmax(S), O = P V:
-     *   dP = dO V^T         dV = P^T dO
+    for (int i = 0; i < L; i++) {
+        const float *pr = p + (size_t)i * L;
+        float *r = dp + (size_t)i * L;
+        float dot = 0.0f;
+        for (int j = 0; j < L; j++)
+            dot += r[j] * pr[j];
+        for (int j = 0; j < L; j++)
+            r[j] = pr[j] * (r[j] - dot);
+    }
+}
+
+static void cpu_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
+                                   const int *cu_seqlens, int B, int C, int H, float p_drop,
+                                   uint64_t seed, float *scratch)
+{
+    /* Per (sequence, head), with S = scale Q K^T, P = softmax(S),
+     * Pd = dropout(P) = M P / (1 - p) (M the 0/1 mask), O = Pd V:
+     *   dV = Pd^T dO        dPd = dO V^T        dP = M dPd / (1 - p)
      *   dS = P * (dP - rowsum(dP * P))      (softmax backward, in place)
      *   dQ = scale dS K     dK = scale dS^T Q
+     * Without dropout Pd = P and dP = dPd. The mask is regenerated from
+     * (seed, att offset) as forward drew it, once for Pd and once for dP,
+     * so one [L, L] scratch block per worker suffices.
      * Each task writes its own rows and columns of dqkv, so no two tasks
      * touch the same element; the result is independent of scheduling. */
     int D = C / H;
     float scale = 1.0f / sqrtf((float)D);
     int C3 = 3 * C;
+    int drop = p_drop > 0.0f;
+    float keep_scale = drop ? 1.0f / (1.0f - p_drop) : 1.0f;
     int max_len = 0;
     for (int b = 0; b < B; b++) {
         int L = cu_seqlens[b + 1] - cu_seqlens[b];
@@ -403,12 +454,9 @@ static void cpu_attention_backward(float *dqkv, const float *dout, const float *
         int L = cu_seqlens[b + 1] - t0;
         if (L == 0)
             continue;
-        size_t off = 0;
-        for (int i = 0; i < b; i++) {
-            size_t Li = (size_t)(cu_seqlens[i + 1] - cu_seqlens[i]);
-            off += (size_t)H * Li * Li;
-        }
-        const float *p = att + off + (size_t)h * L * L;
+        size_t LL = (size_t)L * L;
+        size_t off = att_block_offset(cu_seqlens, b, H) + (size_t)h * LL;
+        const float *p = att + off;
         float *dp = scratch + (size_t)omp_get_thread_num() * max_len * max_len;
         const float *q = qkv + (size_t)t0 * C3 + h * D;
         const float *k = q + C;
@@ -417,17 +465,17 @@ static void cpu_attention_backward(float *dqkv, const float *dout, const float *
         float *dq = dqkv + (size_t)t0 * C3 + h * D;
         float *dk = dq + C;
         float *dv = dq + 2 * C;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, L, L, D, 1.0f, dO, C, v, C3, 0.0f, dp, L);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, L, D, L, 1.0f, p, L, dO, C, 0.0f, dv, C3);
-        for (int i = 0; i < L; i++) {
-            const float *pr = p + (size_t)i * L;
-            float *r = dp + (size_t)i * L;
-            float dot = 0.0f;
-            for (int j = 0; j < L; j++)
-                dot += r[j] * pr[j];
-            for (int j = 0; j < L; j++)
-                r[j] = pr[j] * (r[j] - dot);
+        if (!drop) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, L, L, D, 1.0f, dO, C, v, C3, 0.0f, dp, L);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, L, D, L, 1.0f, p, L, dO, C, 0.0f, dv, C3);
+        } else {
+            /* dV from Pd, rebuilt bit for bit as forward multiplied it. */
+            attention_dropout(dp, p, LL, p_drop, keep_scale, seed, off);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, L, D, L, 1.0f, dp, L, dO, C, 0.0f, dv, C3);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, L, L, D, 1.0f, dO, C, v, C3, 0.0f, dp, L);
+            attention_dropout(dp, dp, LL, p_drop, keep_scale, seed, off);
         }
+        softmax_backward_rows(dp, p, L);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, L, D, L, scale, dp, L, k, C3, 0.0f, dq, C3);
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, L, D, L, scale, dp, L, q, C3, 0.0f, dk, C3);
     }
