@@ -75,7 +75,11 @@ expect "loss needs more columns" 2 'TripletLoss: needs 3 \(anchor, positive, neg
 expect "loss needs a label" 2 'CoSENTLoss: needs a label' "$stc" train "$tmp/cfg.json" --loss '{"type": "CoSENTLoss"}' --output_dir "$tmp/none"
 printf '{"anchor": "a", "positive": "b"}\n{"anchor": "c"}\n' >"$tmp/missing.jsonl"
 expect "dataset with a missing column" 2 'missing.jsonl:2: .*positive' "$stc" train "$tmp/cfg.json" --train_dataset "$tmp/missing.jsonl" --output_dir "$tmp/none"
+printf '{"anchor": "a", "positive": "b"}\nnot json\n{"anchor": "c", "positive": "d"}\n' >"$tmp/bad.jsonl"
+expect "a malformed row names file and line" 2 'bad.jsonl:2' "$stc" train "$tmp/cfg.json" --train_dataset "$tmp/bad.jsonl" --output_dir "$tmp/none"
 [ ! -e "$tmp/none" ] && ok || fail "a failed config created output_dir"
+expect "skip_bad_rows counts and trains" 0 '1 bad rows skipped' env OMP_NUM_THREADS=1 "$stc" train "$tmp/cfg.json" \
+  --train_dataset "$tmp/bad.jsonl" --skip_bad_rows true --per_device_train_batch_size 2 --output_dir "$tmp/skip"
 
 # 4. Divergence: a huge learning rate makes the loss non-finite; ten bad
 # steps in a row stop training with exit code 5.

@@ -122,11 +122,17 @@ static int load_sets(trainer *t)
         } else {
             stc_loss_spec_init(&s->loss, STC_LOSS_COSENT);
         }
-        stc_dataset_opts o = {.skip_bad_rows = 0, .index_path = NULL};
+        stc_dataset_opts o = {.skip_bad_rows = t->a->skip_bad_rows, .index_path = NULL};
         /* A dataset that does not fit the config is found here, before any
          * work, and is a usage error like any other config mistake. */
         if ((rc = stc_dataset_open(&s->ds, s->path, &o)))
             return rc == STC_ERR_DATA ? STC_ERR_USAGE : rc;
+        if (stc_dataset_num_bad_rows(s->ds) && t->comm->rank == 0)
+            fprintf(stderr, "stc train: %s: %zu bad rows skipped (first: %s)\n", s->path,
+                    stc_dataset_num_bad_rows(s->ds), stc_dataset_first_bad_row(s->ds));
+        if (stc_dataset_num_invalid_utf8(s->ds) && t->comm->rank == 0)
+            fprintf(stderr, "stc train: warning: %s: %zu invalid UTF-8 sequences replaced by U+FFFD\n", s->path,
+                    stc_dataset_num_invalid_utf8(s->ds));
         s->n_cols = stc_dataset_num_text_columns(s->ds);
         s->col_names = stc_calloc((size_t)s->n_cols, sizeof(char *), "column names");
         if (!s->col_names)

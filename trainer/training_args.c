@@ -71,6 +71,9 @@ static const field FIELDS[] = {
     {"prompts", K_ANY, "null", 1, 0, 0, NULL, P_USE},
     {"router_mapping", K_OBJECT, "{}", 1, 0, 0, NULL, P_USE},
     {"bf16", K_BOOL, "false", 0, 0, 0, NULL, P_USE},
+    /* stc's own: leave malformed dataset rows out (counted) instead of
+     * stopping with an error naming the file and line. */
+    {"skip_bad_rows", K_BOOL, "false", 0, 0, 0, NULL, P_USE},
     {"fp16", K_BOOL, "false", 0, 0, 0, NULL, P_USE},
     /* Accepted and ignored: logging, workers, hub identity, ... */
     {"optim_args", K_STR, "null", 1, 0, 0, NULL, P_IGNORE},
@@ -443,6 +446,7 @@ int stc_train_config_load(stc_train_config *cfg, const char *path, int n_overrid
     a->prompts = obj_of(root, "prompts");
     a->router_mapping = obj_of(root, "router_mapping");
     a->bf16 = bool_of(root, "bf16", 0);
+    a->skip_bad_rows = bool_of(root, "skip_bad_rows", 0);
     a->fp16 = bool_of(root, "fp16", 0);
     if (a->resume_from_checkpoint && !cJSON_IsString(a->resume_from_checkpoint) &&
         !cJSON_IsBool(a->resume_from_checkpoint)) {

@@ -61,6 +61,7 @@ typedef struct {
     const cJSON *prompts;            /* string, object, or NULL */
     const cJSON *router_mapping;     /* object (may be empty) */
     int bf16, fp16;
+    int skip_bad_rows;               /* stc's own: skip malformed dataset rows (counted) */
 } stc_training_args;
 
 typedef struct {
