@@ -7,13 +7,19 @@
 #   - every logged step's loss (1e-5 relative), grad_norm (1e-4 relative),
 #     learning_rate and every param group's learning rate (1e-12 relative),
 #     epoch and step (exact); the number of param groups;
-#   - every final parameter (root model.safetensors key): its L2 norm and
-#     first 8 values (1e-4 relative to the tensor's RMS), and the norm of its
-#     change from the initial weights (5e-5 relative, see below); parameters
-#     Python never updates (BERT's pooler) must be bit-identical to the
-#     initial ones;
+#   - every final parameter (root model.safetensors key) against the
+#     reference's final weights (the case's final.safetensors): every value
+#     to 1e-5 absolute, except attention.self.key.bias (see below); the L2
+#     norm of each parameter's change from the initial weights to 5e-5
+#     relative; parameters Python never updates (BERT's pooler) must be
+#     bit-identical to the initial ones;
 #   - `stc encode` of the saved model on fixtures/train/texts.txt against
 #     Python's model.encode of its trained model (1e-4 absolute).
+# The cases run 30 optimizer steps: MNRL with a hard-negative column,
+# CachedMNRL on the same rows and settings with mini_batch_size 4 < 16 rows
+# (GradCache; identical to MNRL up to rounding), MatryoshkaLoss(MNRL) and
+# CoSENT; linear/cosine/constant schedules with warmup, weight decay, and
+# learning_rate_mapping patterns.
 # Each row of a case's dataset is in the single batch of every step (batch
 # size = rows) and the losses are permutation-invariant, so stc's sampler
 # order, which is not torch's, cannot matter.
@@ -21,9 +27,19 @@
 # Why the tolerances: stc and torch sum in different orders (BLAS kernels,
 # padding lengths, the batch order), so each step differs by float32
 # rounding (~1e-7 relative); Adam divides by sqrt(v) + eps, which amplifies
-# differences in tiny gradient entries, and over 8-12 steps the drift of the
-# weights' *changes* reaches ~1e-4 relative: delta norms get a looser bound
-# than the weights themselves, whose change is small against their size.
+# differences in gradient entries near eps = 1e-8: an element whose first
+# gradients are ~1e-8 (one per case or so, by chance) ends up to ~lr x
+# (gradient rounding) / eps apart, a few 1e-6 with the fixtures' learning
+# rates (see tools/make_train_fixtures.py), the rest a few 1e-7; the
+# relative drift of the weights' *changes* is larger than that of the
+# weights themselves, whose change is small against their size.
+# attention.self.key.bias is the exception: its true gradient is exactly 0
+# (softmax over keys is invariant to adding the per-query constant q.b_k to
+# every score), so each program's computed gradient is pure rounding noise
+# (~1e-9), which Adam normalizes (m / sqrt(v)) into steps of up to ~lr in a
+# direction set by that noise: the bias random-walks by ~lr per step in
+# both programs independently, and no implementation could reproduce
+# torch's walk. It is bounded by 3 x the summed learning rates instead.
 #
 # usage: test_train_parity.sh STC_BINARY   (run from tests/)
 set -uo pipefail
@@ -57,13 +73,13 @@ PY
   if ! (cd "$w" && OMP_NUM_THREADS=1 "$stc" encode --model out --input texts.txt --output emb.h5 >"$w/enc.out" 2>&1); then
     fails=$((fails+1)); echo "FAIL: $case: stc encode: $(tail -5 "$w/enc.out")" >&2; continue
   fi
-  if $py - "$case" "$dir/expected.json" "$w/out/log.jsonl" "$model/model.safetensors" \
+  if $py - "$case" "$dir/expected.json" "$dir/final.safetensors" "$w/out/log.jsonl" "$model/model.safetensors" \
        "$w/out/model.safetensors" "$w/emb.h5" <<'PY'
 import json, os, struct, sys
 import numpy as np
 import h5py
 
-case, exp_path, log_path, init_path, final_path, emb_path = sys.argv[1:]
+case, exp_path, ref_path, log_path, init_path, final_path, emb_path = sys.argv[1:]
 exp = json.load(open(exp_path))
 verbose = os.environ.get("STC_PARITY_VERBOSE") == "1"
 bad = []
@@ -117,15 +133,20 @@ for key, tol in (("loss", 1e-5), ("grad_norm", 1e-4), ("lr", 1e-12)):
     if d > tol:
         bad.append(f"{key} deviates {d:.3g} relative at step {st} (tolerance {tol:g})")
 
-# 2. The final parameters.
+# 2. The final parameters, against the reference's final weights (every
+# parameter training changed; the others must equal the initial weights).
 init, final = safetensors(init_path), safetensors(final_path)
+ref_w = safetensors(ref_path)
 lr_sum = sum(max(s["learning_rates"]) for s in steps)
-wn = wv = wd = 0.0
-wn_at = wv_at = wd_at = ""
+wa = wd = kb = 0.0
+wa_at = wd_at = kb_at = ""
 names = {p["name"] for p in exp["params"]}
 if set(final) != names:
     bad.append(f"saved tensors differ from Python's: missing {sorted(names - set(final))}, "
                f"extra {sorted(set(final) - names)}")
+moved = {p["name"] for p in exp["params"] if p["delta_norm"] != 0.0}
+if set(ref_w) != moved:
+    bad.append(f"{ref_path}: holds {sorted(ref_w)}, the trained parameters are {sorted(moved)}")
 for p in exp["params"]:
     name = p["name"]
     if name not in final:
@@ -138,29 +159,27 @@ for p in exp["params"]:
         if not np.array_equal(t, t0):
             bad.append(f"{name}: changed, Python leaves it alone (max change {np.abs(t - t0).max():.3g})")
         continue
+    if name not in ref_w or ref_w[name].shape != t.shape:
+        continue  # reported above
+    d = float(np.abs(t - ref_w[name]).max())
     if name.endswith(".attention.self.key.bias"):
-        # Its true gradient is 0 (softmax ignores a per-query constant
-        # q.b_k), so both programs feed Adam rounding noise, which Adam
-        # scales up to steps of ~lr: compare only against that bound.
-        moved = float(np.abs(t.ravel()[:len(p["first"])] - np.array(p["first"])).max())
-        if moved > 3 * lr_sum:
-            bad.append(f"{name}: {moved:.3g} from Python's, more than Adam noise can move it ({3 * lr_sum:.3g})")
+        # Zero true gradient: Adam random-walks it on rounding noise (see
+        # the head of this file); bounded by 3 x the summed lrs only.
+        if d > kb: kb, kb_at = d, name
+        if d > 3 * lr_sum:
+            bad.append(f"{name}: {d:.3g} from Python's, more than Adam noise can move it ({3 * lr_sum:.3g})")
         continue
-    rms = p["norm"] / np.sqrt(t.size)
-    d = rel(float(np.linalg.norm(t)), p["norm"])
-    if d > wn: wn, wn_at = d, name
-    v = float(np.max(np.abs(t.ravel()[:len(p["first"])] - np.array(p["first"])))) / rms
-    if v > wv: wv, wv_at = v, name
-    d = rel(float(np.linalg.norm(t - t0)), p["delta_norm"])
+    if d > wa: wa, wa_at = d, name
+    r = rel(float(np.linalg.norm(t - t0)), p["delta_norm"])
+    if r > wd: wd, wd_at = r, name
     if verbose:
-        print(f"    {name}: norm {rel(float(np.linalg.norm(t)), p['norm']):.3g} first {v:.3g} "
-              f"delta {d:.3g} (|delta| {p['delta_norm']:.3g}, norm {p['norm']:.3g})")
-    if d > wd: wd, wd_at = d, name
-print(f"  {case}: parameter norms: worst relative deviation {wn:.3g} ({wn_at})")
-print(f"  {case}: first values: worst deviation {wv:.3g} of the tensor's RMS ({wv_at})")
+        print(f"    {name}: max abs {d:.3g} delta {r:.3g} (|delta| {p['delta_norm']:.3g}, "
+              f"norm {p['norm']:.3g})")
+print(f"  {case}: final weights: worst max abs deviation {wa:.3g} ({wa_at})")
 print(f"  {case}: change from the initial weights: worst relative deviation {wd:.3g} ({wd_at})")
-if wn > 1e-4: bad.append(f"parameter norm deviates {wn:.3g} relative ({wn_at})")
-if wv > 1e-4: bad.append(f"first values deviate {wv:.3g} x RMS ({wv_at})")
+print(f"  {case}: attention.self.key.bias (zero gradient, Adam noise): max abs {kb:.3g} "
+      f"(bound {3 * lr_sum:.3g}, {kb_at})")
+if wa > 1e-5: bad.append(f"final weights deviate {wa:.3g} max abs ({wa_at})")
 if wd > 5e-5: bad.append(f"weight change deviates {wd:.3g} relative ({wd_at})")
 
 # 3. The trained model's embeddings.
