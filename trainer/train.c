@@ -64,6 +64,12 @@ typedef struct {
     stc_sampler *sampler;
     stc_sampler_inputs sin;
     stc_epoch_plan plan;  /* this epoch's global batches */
+    /* Named loss components (losses that return a dict in Python): their
+     * sums since the last log line, logged as "loss_<name>". */
+    int64_t last_log_step;
+    int n_comp;
+    char comp_names[STC_LOSS_MAX_COMPONENTS][48];
+    double comp_step[STC_LOSS_MAX_COMPONENTS], comp_log[STC_LOSS_MAX_COMPONENTS];
     FILE *log;            /* output_dir/log.jsonl (rank 0) */
     int tty;
     double t0;
@@ -273,6 +279,17 @@ static int micro_step(trainer *t, const train_set *s, const size_t *rows, int n,
     if ((rc = stc_loss_compute(&spec, cols, s->n_cols, n, D, labels.values ? &labels : NULL, &res, dcols)))
         return stc_error_prefix(rc, "%s", s->path);
     *loss = res.value;
+    for (int i = 0; i < res.n_components; i++) {
+        int k = 0;
+        while (k < t->n_comp && strcmp(t->comp_names[k], res.components[i].name) != 0)
+            k++;
+        if (k == t->n_comp && t->n_comp < STC_LOSS_MAX_COMPONENTS) {
+            snprintf(t->comp_names[k], sizeof t->comp_names[k], "%s", res.components[i].name);
+            t->n_comp++;
+        }
+        if (k < t->n_comp)
+            t->comp_step[k] += res.components[i].value * grad_scale;
+    }
     if (!isfinite(res.value))
         return 0; /* the caller skips this step; no backward of a NaN */
     size_t nd = (size_t)n_texts * D;
@@ -303,6 +320,11 @@ static void log_line(trainer *t, int64_t step, double epoch, double loss, double
     cJSON_AddNumberToObject(o, "epoch", epoch);
     /* Unrounded, as transformers 5 logs it (4.x rounded to 4 decimals). */
     cJSON_AddNumberToObject(o, "loss", loss);
+    for (int k = 0; k < t->n_comp; k++) {
+        char key[64];
+        snprintf(key, sizeof key, "loss_%s", t->comp_names[k]);
+        cJSON_AddNumberToObject(o, key, t->comp_log[k] / (double)(step - t->last_log_step));
+    }
     cJSON_AddNumberToObject(o, "grad_norm", grad_norm);
     cJSON_AddNumberToObject(o, "learning_rate", stc_adamw_group_lr(&t->opt, 0, lr_factor));
     cJSON *lrs = cJSON_AddArrayToObject(o, "learning_rates");
@@ -586,11 +608,15 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
                 if ((rc = stc_adamw_step(&t.opt, &slab, factor)))
                     goto out;
                 loss_since_log += red[0];
+                for (int k = 0; k < t.n_comp; k++)
+                    t.comp_log[k] += t.comp_step[k];
                 last_norm = norm;
             }
             memset(t.grads, 0, sizeof(float) * t.model.params.total);
             step++;
             step_loss = 0.0;
+            for (int k = 0; k < t.n_comp; k++)
+                t.comp_step[k] = 0.0;
             double epoch_f = epoch + (double)(bi + 1) / (double)n_batches;
             show_progress(&t, step, total, red[0], stc_adamw_group_lr(&t.opt, 0, factor));
             int log_now = (!strcmp(a->logging_strategy, "steps") &&
@@ -609,6 +635,9 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
                          dt > 0 ? fl[0] / dt : 0.0, dt > 0 ? fl[1] / dt : 0.0, skipped);
                 loss_since_log = 0.0;
                 last_log_step = step;
+                t.last_log_step = step;
+                for (int k = 0; k < t.n_comp; k++)
+                    t.comp_log[k] = 0.0;
                 samples_since_log = tokens_since_log = 0;
                 log_t0 = now_s();
             }
