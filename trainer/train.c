@@ -221,6 +221,69 @@ static stc_bert_dropout chunk_dropout(uint64_t pass_seed, int k)
     return d;
 }
 
+/*
+ * gather_across_devices (MNRL family): every rank's candidate columns
+ * (positives, hard negatives) are all-gathered, so each local anchor is
+ * scored against the candidates of all ranks; anchors are gathered too when
+ * a direction reads them (the symmetric losses). The gradients of gathered
+ * blocks are summed over ranks and each rank keeps its own rows (an
+ * all-reduce standing in for reduce-scatter); DDP's average over ranks then
+ * gives exactly the gradient of one rank with the whole global batch.
+ * E is this rank's [n_cols * n, D] embeddings (column-major); d(E) goes to
+ * t->demb. Every rank has n rows: the sampler gives full global batches
+ * under DDP (drop_last).
+ */
+static int gathered_loss(trainer *t, const stc_loss_spec *spec, const float *E, int n, int n_cols, int D,
+                         stc_loss_result *res)
+{
+    const stc_comm *c = t->comm;
+    int P = c->world, k = n_cols - 1, rows = P * n;
+    int gather_anchors = (spec->directions & (STC_MNRL_QUERY_TO_QUERY | STC_MNRL_DOC_TO_QUERY)) != 0;
+    size_t col = (size_t)n * D, gcol = (size_t)rows * D;
+    size_t na = gather_anchors ? gcol : col, nc = (size_t)k * gcol;
+    float *A = stc_malloc(sizeof(float) * na, "gathered anchors");
+    float *Cd = stc_malloc(sizeof(float) * nc, "gathered candidates");
+    float *dA = stc_malloc(sizeof(float) * na, "anchor gradients");
+    float *dC = stc_malloc(sizeof(float) * nc, "candidate gradients");
+    int rc = (A && Cd && dA && dC) ? 0 : STC_ERR_NOMEM;
+    if (!rc && k < 1)
+        rc = stc_errorf(STC_ERR_USAGE, "%s needs at least one candidate column", stc_loss_type_name(spec->type));
+    /* Python: torch.cat([all_gather(col) for col in candidate columns]). */
+    for (int j = 0; !rc && j < k; j++)
+        rc = stc_comm_allgather_f32(c, Cd + (size_t)j * gcol, E + (size_t)(j + 1) * col, col);
+    if (!rc) {
+        if (gather_anchors)
+            rc = stc_comm_allgather_f32(c, A, E, col);
+        else
+            memcpy(A, E, sizeof(float) * col);
+    }
+    stc_inbatch_geometry g = {
+        .n_local = n,
+        .anchor_rows = gather_anchors ? rows : n,
+        .anchor_offset = gather_anchors ? c->rank * n : 0,
+        .cand_cols = k,
+        .cand_col_rows = rows,
+        .cand_offset = c->rank * n,
+    };
+    if (!rc)
+        rc = stc_loss_compute_inbatch(spec, A, Cd, &g, D, res, dA, dC);
+    /* Sum the gathered blocks' gradients over ranks; keep this rank's rows. */
+    if (!rc)
+        rc = stc_comm_allreduce_sum_f32(c, dC, nc);
+    if (!rc && gather_anchors)
+        rc = stc_comm_allreduce_sum_f32(c, dA, na);
+    if (!rc) {
+        memcpy(t->demb, dA + (gather_anchors ? (size_t)c->rank * col : 0), sizeof(float) * col);
+        for (int j = 0; j < k; j++)
+            memcpy(t->demb + (size_t)(j + 1) * col, dC + (size_t)j * gcol + (size_t)c->rank * col, sizeof(float) * col);
+    }
+    free(A);
+    free(Cd);
+    free(dA);
+    free(dC);
+    return rc;
+}
+
 /* Runs one micro-batch (this rank's rows of one global batch) forward and
  * backward; the gradient is scaled by grad_scale (1 / accumulation steps).
  * *loss gets the loss value; *tokens the tokens processed.
@@ -276,7 +339,11 @@ static int micro_step(trainer *t, const train_set *s, const size_t *rows, int n,
     }
     stc_loss_result res;
     stc_loss_spec spec = s->loss;
-    if ((rc = stc_loss_compute(&spec, cols, s->n_cols, n, D, labels.values ? &labels : NULL, &res, dcols)))
+    if (spec.gather_across_devices && t->comm->world > 1)
+        rc = gathered_loss(t, &spec, E, n, s->n_cols, D, &res);
+    else
+        rc = stc_loss_compute(&spec, cols, s->n_cols, n, D, labels.values ? &labels : NULL, &res, dcols);
+    if (rc)
         return stc_error_prefix(rc, "%s", s->path);
     *loss = res.value;
     for (int i = 0; i < res.n_components; i++) {

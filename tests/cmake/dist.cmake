@@ -7,3 +7,7 @@ foreach(np 1 2 3)
   add_test(NAME test_dist_np${np} COMMAND ${STC_MPIRUN} -np ${np} -x OMP_NUM_THREADS=1 $<TARGET_FILE:test_dist> ${np})
   set_tests_properties(test_dist_np${np} PROPERTIES TIMEOUT 120 RESOURCE_LOCK mpi ENVIRONMENT "OMP_NUM_THREADS=1")
 endforeach()
+# N ranks = 1 rank with the same global batch (gather_across_devices).
+add_test(NAME test_dist_train COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_dist_train.sh $<TARGET_FILE:stc>
+         WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR})
+set_tests_properties(test_dist_train PROPERTIES TIMEOUT 300 RESOURCE_LOCK mpi ENVIRONMENT "OMP_NUM_THREADS=1")

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# N ranks equal 1 rank with the same global batch: with gather_across_devices
+# every anchor sees every rank's candidates, so 2 ranks x 8 rows train exactly
+# like 1 rank x 16 rows (per-step loss within 1e-5 relative, final weights
+# within 1e-5 max abs), for MultipleNegativesRankingLoss with a hard-negative
+# column and for CachedMultipleNegativesRankingLoss with mini_batch_size 4;
+# and 3 ranks x 5 like 1 rank x 15 (uneven: 16 rows, the last global batch
+# dropped, as under DDP). Dropout off; the tiny fixture model and the mnrl
+# training fixture (tests/fixtures/train/mnrl).
+# usage: test_dist_train.sh STC_BINARY   (run from tests/)
+set -uo pipefail
+stc=$1
+py=/usr/bin/python3
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0; passes=0
+cp -r fixtures/encode/tiny-bert "$tmp/model"
+$py - "$tmp/model/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1])); c["hidden_dropout_prob"] = 0.0; c["attention_probs_dropout_prob"] = 0.0
+json.dump(c, open(sys.argv[1], "w"))
+PY
+cp fixtures/train/mnrl/config.json fixtures/train/mnrl/train.jsonl "$tmp/"
+cd "$tmp" || exit 1
+mpi() { mpirun --oversubscribe --allow-run-as-root -np "$1" -x OMP_NUM_THREADS=1 -x OPENBLAS_NUM_THREADS=1 "${@:2}"; }
+
+# compare NAME DIR1 DIR2: logs and final weights of two runs agree.
+compare() {
+  if $py - "$2" "$3" <<'PY'; then passes=$((passes+1)); else fails=$((fails+1)); echo "FAIL: $1" >&2; fi
+import json, struct, sys
+import numpy as np
+def log(d): return [json.loads(l) for l in open(d + "/log.jsonl")]
+def weights(d):
+    raw = open(d + "/model.safetensors", "rb").read(); (n,) = struct.unpack("<Q", raw[:8])
+    head = json.loads(raw[8:8 + n]); out = {}
+    for k, v in head.items():
+        if k != "__metadata__":
+            b, e = v["data_offsets"]; out[k] = np.frombuffer(raw[8 + n + b:8 + n + e], dtype=np.float32)
+    return out
+a, b = log(sys.argv[1]), log(sys.argv[2])
+assert len(a) == len(b) and len(a) >= 5, (len(a), len(b))
+worst = max(abs(x["loss"] - y["loss"]) / abs(x["loss"]) for x, y in zip(a, b))
+wa, wb = weights(sys.argv[1]), weights(sys.argv[2])
+# attention.self.key.bias: its true gradient is exactly zero (softmax ignores
+# a per-query constant), so Adam turns rounding noise into lr-sized steps.
+wmax = max(np.abs(wa[k] - wb[k]).max() for k in wa if "attention.self.key.bias" not in k)
+print(f"  loss rel {worst:.2e}, weights max abs {wmax:.2e}")
+assert worst <= 1e-5 and wmax <= 1e-5
+PY
+}
+
+gather='{"type": "MultipleNegativesRankingLoss", "gather_across_devices": true}'
+OMP_NUM_THREADS=1 "$stc" train config.json --output_dir one --max_steps 20 --loss "$gather" 2>/dev/null
+mpi 2 "$stc" train config.json --output_dir two --max_steps 20 --loss "$gather" --per_device_train_batch_size 8 >mpi.out 2>&1 \
+  || { fails=$((fails+1)); echo "FAIL: mpirun -np 2: $(tail -3 mpi.out)" >&2; }
+compare "MNRL + hard negative, gather: 2 ranks x 8 = 1 rank x 16" one two
+
+cached='{"type": "CachedMultipleNegativesRankingLoss", "mini_batch_size": 4, "gather_across_devices": true}'
+OMP_NUM_THREADS=1 "$stc" train config.json --output_dir c1 --max_steps 20 --loss "$cached" 2>/dev/null
+mpi 2 "$stc" train config.json --output_dir c2 --max_steps 20 --loss "$cached" --per_device_train_batch_size 8 >mpi.out 2>&1 \
+  || { fails=$((fails+1)); echo "FAIL: mpirun -np 2 cached: $(tail -3 mpi.out)" >&2; }
+compare "CachedMNRL mini_batch_size 4, gather: 2 ranks x 8 = 1 rank x 16" c1 c2
+
+OMP_NUM_THREADS=1 "$stc" train config.json --output_dir u1 --max_steps 20 --loss "$gather" \
+  --per_device_train_batch_size 15 --dataloader_drop_last true 2>/dev/null
+mpi 3 "$stc" train config.json --output_dir u3 --max_steps 20 --loss "$gather" --per_device_train_batch_size 5 >mpi.out 2>&1 \
+  || { fails=$((fails+1)); echo "FAIL: mpirun -np 3: $(tail -3 mpi.out)" >&2; }
+compare "uneven: 3 ranks x 5 = 1 rank x 15 (16 rows, last batch dropped)" u1 u3
+
+echo "test_dist_train: $passes passed, $fails failed"
+[ "$fails" -eq 0 ]
