@@ -3,6 +3,7 @@
  * [N, D], with Sentence Transformers' encode() options.
  */
 #include "data/h5_embeddings.h"
+#include "dist/comm.h"
 #include "data/text_input.h"
 #include "kernels/ops.h"
 #include "launcher/args.h"
@@ -12,14 +13,18 @@
 #include "model/st_model.h"
 #include "util/error.h"
 
+#include <mpi.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-/* Texts per encoder call: bounds the token-id buffers and paces progress. */
-enum { ENCODE_CHUNK = 4096 };
+/* Texts per chunk (the default of --chunk-size): the unit of work a rank
+ * takes and of resumption, and one encoder call (bounds the token-id
+ * buffers and paces progress). */
+enum { DEFAULT_CHUNK = 4096 };
 
 typedef struct {
     size_t base, total;
@@ -43,11 +48,23 @@ static void show_progress(size_t done, size_t total, void *arg)
             p->total ? 100.0 * (double)all / (double)p->total : 100.0, dt > 0 ? (double)all / dt : 0.0);
 }
 
+/* Fault injection for the tests of a killed run: with
+ * STC_FAULT_KILL_AFTER_CHUNKS=k the last rank kills itself (SIGKILL, as a
+ * lost node) after writing k chunks. */
+static void fault_injection(const stc_comm *comm, size_t chunks_written)
+{
+    const char *k = getenv("STC_FAULT_KILL_AFTER_CHUNKS");
+    if (k && comm->rank == comm->world - 1 && chunks_written == (size_t)atol(k))
+        raise(SIGKILL);
+}
+
 int stc_cmd_encode(int argc, char **argv)
 {
     const char *model_dir = NULL, *input = NULL, *output = NULL, *text_field = "text";
     const char *prompt_name = NULL, *prompt = NULL, *precision = "float32";
-    int batch_size = 32, normalize = 0, truncate_dim = 0, max_seq_length = 0;
+    int batch_size = 32, normalize = 0, truncate_dim = 0, max_seq_length = 0, chunk_size = DEFAULT_CHUNK;
+    stc_comm comm = {.rank = 0, .world = 1};
+    int use_mpi = 0;
     const stc_opt opts[] = {
         {"model", STC_OPT_STRING, &model_dir, "Sentence Transformers model directory (required)"},
         {"input", STC_OPT_STRING, &input, "texts: a text file (one per line) or .jsonl (required)"},
@@ -60,6 +77,7 @@ int stc_cmd_encode(int argc, char **argv)
         {"prompt", STC_OPT_STRING, &prompt, "prompt text prepended to every text (wins over --prompt-name)"},
         {"precision", STC_OPT_STRING, &precision, "float32 | float16 | int8 | uint8 | binary | ubinary"},
         {"max-seq-length", STC_OPT_INT, &max_seq_length, "tokens per text, special tokens included (default: the model's)"},
+        {"chunk-size", STC_OPT_INT, &chunk_size, "texts per chunk: the unit ranks share and a rerun resumes from (default 4096)"},
     };
     int rc = stc_args_parse("encode", argc, argv, opts, (int)(sizeof opts / sizeof opts[0]));
     if (rc == 1)
@@ -70,18 +88,16 @@ int stc_cmd_encode(int argc, char **argv)
         rc = stc_errorf(STC_ERR_USAGE, "stc encode: --model, --input and --output are required (see stc encode --help)");
         goto fail;
     }
-    /* Splitting a corpus across ranks comes with the distributed engine;
-     * until then several ranks would each write the whole file. */
+    /* Under mpirun the corpus is split across ranks by chunk, and all ranks
+     * write one file through parallel HDF5. */
     const char *ws = getenv("OMPI_COMM_WORLD_SIZE");
-    if (ws && atoi(ws) > 1) {
-        rc = stc_errorf(STC_ERR_USAGE, "stc encode: running under mpirun with %s ranks is not supported yet; "
-                        "run it as one process", ws);
+    use_mpi = ws && atoi(ws) > 1;
+    if (use_mpi && (rc = stc_comm_init(&comm, &argc, &argv)))
         goto fail;
-    }
     stc_precision prec;
     if ((rc = stc_precision_parse(precision, &prec)))
         goto fail;
-    if (max_seq_length < 0 || truncate_dim < 0 || batch_size <= 0) {
+    if (max_seq_length < 0 || truncate_dim < 0 || batch_size <= 0 || chunk_size <= 0) {
         rc = stc_errorf(STC_ERR_USAGE, "stc encode: --batch-size must be positive; --truncate-dim and --max-seq-length non-negative");
         goto fail;
     }
@@ -133,34 +149,57 @@ int stc_cmd_encode(int argc, char **argv)
                         "(as in Sentence Transformers)", precision);
         goto free_enc;
     }
-    size_t chunk_rows = calibrate ? texts.n : ENCODE_CHUNK;
+    if (calibrate && comm.world > 1) {
+        rc = stc_errorf(STC_ERR_USAGE, "stc encode: precision %s over several ranks is not supported yet (its ranges "
+                        "need every rank's embeddings); run one rank, or write float32 and quantise afterwards",
+                        precision);
+        goto free_enc;
+    }
+    size_t chunk_rows = calibrate ? texts.n : (size_t)chunk_size;
     float *emb = stc_malloc(sizeof(float) * chunk_rows * (size_t)dim, "embeddings");
     void *qbuf = stc_malloc(stc_precision_elem_size(prec) * chunk_rows * (size_t)cols, "quantised embeddings");
     stc_quant_ranges ranges = {0};
     stc_h5_embeddings out;
+    int out_open = 0;
     stc_h5_embeddings_info info = {.model = model_dir, .prompt = prompt, .normalize = normalize, .truncate_dim = truncate_dim};
     if (!emb || !qbuf || (calibrate && (rc = stc_quant_ranges_init(&ranges, dim)))) {
         rc = rc ? rc : STC_ERR_NOMEM;
         goto free_bufs;
     }
-    if ((rc = stc_h5_embeddings_create(&out, output, texts.n, (size_t)cols, prec, &info)))
+    MPI_Comm world = MPI_COMM_WORLD;
+    size_t resumed = 0;
+    if ((rc = stc_h5_embeddings_open(&out, output, texts.n, (size_t)cols, prec, (size_t)chunk_size, &info,
+                                     use_mpi ? &world : NULL, &resumed)))
         goto free_bufs;
+    out_open = 1;
+    if (calibrate) /* the ranges need every embedding again */
+        memset(out.chunk_done, 0, out.n_chunks);
+    else if (resumed && comm.rank == 0)
+        fprintf(stderr, "stc: resuming %s.tmp: %zu of %zu chunks already written\n", output, resumed, out.n_chunks);
 
     long invalid = 0, truncated = 0;
     progress_state ps = {.base = 0, .total = texts.n, .t0 = now_s()};
-    int tty = isatty(2);
-    for (size_t start = 0; start < texts.n; start += ENCODE_CHUNK) {
-        size_t nb = texts.n - start < ENCODE_CHUNK ? texts.n - start : ENCODE_CHUNK;
+    int tty = isatty(2) && comm.rank == 0;
+    size_t done_rows = 0, chunks_written = 0;
+    for (size_t c = 0; c < out.n_chunks; c++) {
+        size_t start = c * (size_t)chunk_size;
+        size_t nb = texts.n - start < (size_t)chunk_size ? texts.n - start : (size_t)chunk_size;
+        /* Chunk c belongs to rank c mod world: the rows a chunk holds, and so
+         * its embeddings, do not depend on the number of ranks. */
+        if ((int)(c % (size_t)comm.world) != comm.rank || out.chunk_done[c])
+            continue;
         float *dst = emb + (calibrate ? start * (size_t)dim : 0);
-        ps.base = start;
+        ps.base = done_rows * (size_t)comm.world;
         rc = stc_encoder_run(enc, texts.texts + start, texts.lens + start, nb, dst, &invalid, &truncated,
                              tty ? show_progress : NULL, &ps);
         if (rc)
             break;
+        done_rows += nb;
         if (!calibrate) {
             stc_quantize(prec, NULL, dst, nb, dim, qbuf);
-            if ((rc = stc_h5_embeddings_write(&out, start, nb, qbuf)))
+            if ((rc = stc_h5_embeddings_write(&out, start, nb, qbuf)) || (rc = stc_h5_embeddings_mark_done(&out, c)))
                 break;
+            fault_injection(&comm, ++chunks_written);
         }
     }
     if (tty)
@@ -169,22 +208,38 @@ int stc_cmd_encode(int argc, char **argv)
         stc_quant_ranges_update(&ranges, emb, texts.n);
         stc_quantize(prec, &ranges, emb, texts.n, dim, qbuf);
         rc = stc_h5_embeddings_write(&out, 0, texts.n, qbuf);
+        for (size_t c = 0; !rc && c < out.n_chunks; c++)
+            rc = stc_h5_embeddings_mark_done(&out, c);
     }
+    if (rc && use_mpi) {
+        /* The other ranks wait in the next collective: end them all. The
+         * chunks already recorded stay in the .tmp file for a rerun. */
+        fprintf(stderr, "stc: rank %d: error: %s\n", comm.rank, stc_error_message());
+        stc_comm_abort(rc);
+    }
+    if (use_mpi && !rc)
+        rc = stc_comm_barrier(&comm);
     if (rc) {
-        stc_h5_embeddings_abort(&out);
+        stc_h5_embeddings_abort(&out, 1);
+        out_open = 0;
     } else {
         rc = stc_h5_embeddings_commit(&out);
+        out_open = 0;
+        if (use_mpi && !rc)
+            rc = stc_comm_barrier(&comm);
     }
-    if (!rc) {
+    if (!rc && comm.rank == 0) {
         if (invalid)
             fprintf(stderr, "stc: warning: %s: %ld invalid UTF-8 sequences replaced by U+FFFD\n", input, invalid);
         if (truncated)
             fprintf(stderr, "stc: %ld of %zu texts were truncated to %d tokens\n", truncated, texts.n,
                     max_seq_length > 0 ? max_seq_length : model.max_seq_length);
-        fprintf(stderr, "stc: wrote %zu x %d %s embeddings to %s (%.1f s)\n", texts.n, cols, precision, output,
-                now_s() - ps.t0);
+        fprintf(stderr, "stc: wrote %zu x %d %s embeddings to %s (%.1f s, %d rank%s)\n", texts.n, cols, precision,
+                output, now_s() - ps.t0, comm.world, comm.world > 1 ? "s" : "");
     }
 free_bufs:
+    if (out_open)
+        stc_h5_embeddings_abort(&out, 1);
     stc_quant_ranges_free(&ranges);
     free(emb);
     free(qbuf);
@@ -196,5 +251,10 @@ free_texts:
 fail:
     if (rc)
         fprintf(stderr, "stc: error: %s\n", stc_error_message());
+    if (use_mpi) {
+        if (rc)
+            stc_comm_abort(rc);
+        stc_comm_finalize(&comm);
+    }
     return rc;
 }

@@ -11,3 +11,7 @@ endforeach()
 add_test(NAME test_dist_train COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_dist_train.sh $<TARGET_FILE:stc>
          WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR})
 set_tests_properties(test_dist_train PROPERTIES TIMEOUT 300 RESOURCE_LOCK mpi ENVIRONMENT "OMP_NUM_THREADS=1")
+# Multi-rank encoding into one HDF5 file; a killed rank; resume.
+add_test(NAME test_dist_encode COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_dist_encode.sh $<TARGET_FILE:stc>
+         WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR})
+set_tests_properties(test_dist_encode PROPERTIES TIMEOUT 300 RESOURCE_LOCK mpi ENVIRONMENT "OMP_NUM_THREADS=1")
