@@ -6,5 +6,6 @@
 int stc_cmd_encode(int argc, char **argv);
 int stc_cmd_tokenize(int argc, char **argv);
 int stc_cmd_train(int argc, char **argv);
+int stc_cmd_launch(int argc, char **argv);
 
 #endif

@@ -13,6 +13,7 @@ static void usage(FILE *f)
             "  train     fine-tune a Sentence Transformers model (JSON config; mpirun for ranks)\n"
             "  encode    embed texts with a Sentence Transformers model into HDF5\n"
             "  tokenize  print the token ids the model sees, one JSON array per text\n"
+            "  launch    run a command on N ranks of this node (mpirun without the flags)\n"
             "\n"
             "'stc <command> --help' describes a command's options.\n");
 }
@@ -28,6 +29,8 @@ int main(int argc, char **argv)
         return stc_cmd_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "encode"))
         return stc_cmd_encode(argc - 1, argv + 1);
+    if (!strcmp(cmd, "launch"))
+        return stc_cmd_launch(argc - 1, argv + 1);
     if (!strcmp(cmd, "tokenize"))
         return stc_cmd_tokenize(argc - 1, argv + 1);
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {

@@ -49,6 +49,11 @@ enc 2 "$tmp/f16.h5" --precision float16 >/dev/null 2>&1 && enc 1 "$tmp/f16b.h5" 
             <($py -c "import h5py,sys; sys.stdout.buffer.write(h5py.File('$tmp/f16b.h5')['embeddings'][:].tobytes())") \
   && ok || fail "float16 over 2 ranks differs from 1 rank"
 
+# stc launch runs the same without mpirun flags.
+OMP_NUM_THREADS=1 "$stc" launch --nproc 2 encode --model "$model" --input "$tmp/in.jsonl" --output "$tmp/l.h5" \
+  --chunk-size 300 --normalize >"$tmp/launch.log" 2>&1 || fail "stc launch: $(tail -3 "$tmp/launch.log")"
+grep -q "2 ranks" "$tmp/launch.log" && same "$tmp/e1.h5" "$tmp/l.h5" && ok || fail "stc launch --nproc 2 differs"
+
 # Killed part-way: the last of 3 ranks dies after writing 2 chunks.
 echo "keep me" >"$tmp/k.h5"
 start=$(date +%s)
