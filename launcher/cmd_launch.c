@@ -101,6 +101,12 @@ int stc_cmd_launch(int argc, char **argv)
         args[k++] = "--oversubscribe";
     if (geteuid() == 0)
         args[k++] = "--allow-run-as-root";
+    /* Open MPI binds each rank to one core by default for small jobs, which
+     * would crowd a rank's OpenMP threads onto that core. */
+    if (atoi(getenv("OMP_NUM_THREADS")) > 1) {
+        args[k++] = "--bind-to";
+        args[k++] = "none";
+    }
     args[k++] = "-x";
     args[k++] = "OMP_NUM_THREADS";
     args[k++] = self;
