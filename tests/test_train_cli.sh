@@ -92,5 +92,16 @@ if mpirun --oversubscribe --allow-run-as-root -np 2 -x OMP_NUM_THREADS=1 "$stc" 
   if [ -f "$tmp/mpi/model.safetensors" ] && [ -s "$tmp/mpi/log.jsonl" ]; then ok; else fail "mpirun run wrote no model/log"; fi
 else fail "mpirun -np 2 train: $(tail -5 "$tmp/mo")"; fi
 
+# 6. A rank dies during training: every rank exits non-zero within 60 s,
+# mpirun names the rank, and no model is left in output_dir.
+start=$(date +%s)
+STC_FAULT_KILL_AFTER_STEPS=2 mpirun --oversubscribe --allow-run-as-root -np 2 -x OMP_NUM_THREADS=1 \
+  -x STC_FAULT_KILL_AFTER_STEPS "$stc" train "$tmp/cfg.json" --per_device_train_batch_size 4 \
+  --output_dir "$tmp/dead" >"$tmp/dead.log" 2>&1
+rc=$?
+[ "$rc" -ne 0 ] && [ $(( $(date +%s) - start )) -le 60 ] && ok || fail "a dead rank: exit $rc after $(( $(date +%s) - start )) s"
+grep -q "rank 1" "$tmp/dead.log" && ok || fail "no message naming the dead rank: $(tail -3 "$tmp/dead.log")"
+[ ! -e "$tmp/dead/model.safetensors" ] && ok || fail "a model was written by a failed run"
+
 echo "test_train_cli: $passes passed, $fails failed"
 [ "$fails" -eq 0 ]

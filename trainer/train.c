@@ -17,6 +17,7 @@
 #include "util/fileio.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -681,6 +682,12 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
             }
             memset(t.grads, 0, sizeof(float) * t.model.params.total);
             step++;
+            /* Fault injection for the tests of a lost rank: with
+             * STC_FAULT_KILL_AFTER_STEPS=k the last rank kills itself
+             * (SIGKILL) after k optimizer steps. */
+            const char *fk = getenv("STC_FAULT_KILL_AFTER_STEPS");
+            if (fk && comm->rank == comm->world - 1 && step == atol(fk))
+                raise(SIGKILL);
             step_loss = 0.0;
             for (int k = 0; k < t.n_comp; k++)
                 t.comp_step[k] = 0.0;
