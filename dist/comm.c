@@ -4,8 +4,74 @@
 
 #include <limits.h>
 #include <mpi.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The watchdog's view of this rank: the collective in progress (NULL when
+ * none), since when, the timeout and the training step. */
+static _Atomic(const char *) watch_op;
+static _Atomic double watch_since;
+static _Atomic double watch_timeout;
+static _Atomic long long watch_step = -1;
+static int watch_rank;
+static pthread_t watch_thread;
+static int watch_started;
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void *watchdog(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        usleep(200 * 1000);
+        const char *op = atomic_load(&watch_op);
+        double t = atomic_load(&watch_timeout);
+        if (!op || t <= 0)
+            continue;
+        double waited = mono_s() - atomic_load(&watch_since);
+        if (waited > t) {
+            fprintf(stderr, "stc: rank %d: %s at step %lld timed out after %.0f s (a peer died or hangs)\n",
+                    watch_rank, op, atomic_load(&watch_step), waited);
+            fflush(stderr);
+            MPI_Abort(MPI_COMM_WORLD, STC_ERR_PEER);
+            _exit(STC_ERR_PEER);
+        }
+    }
+    return NULL;
+}
+
+static void watch_begin(const char *op)
+{
+    atomic_store(&watch_since, mono_s());
+    atomic_store(&watch_op, op);
+}
+
+static void watch_end(void) { atomic_store(&watch_op, (const char *)NULL); }
+
+int stc_comm_set_timeout(stc_comm *c, double seconds)
+{
+    watch_rank = c->rank;
+    atomic_store(&watch_timeout, seconds);
+    if (!watch_started && seconds > 0) {
+        if (pthread_create(&watch_thread, NULL, watchdog, NULL) != 0)
+            return stc_errorf(STC_ERR_INTERNAL, "cannot start the collectives' watchdog thread");
+        pthread_detach(watch_thread);
+        watch_started = 1;
+    }
+    return 0;
+}
+
+void stc_comm_set_step(long long step) { atomic_store(&watch_step, step); }
 
 /* MPI counts are int: larger buffers go in pieces. */
 #define STC_MPI_PIECE ((size_t)1 << 30)
@@ -61,7 +127,9 @@ static int allreduce(void *buf, size_t n, size_t elem, MPI_Datatype t)
 {
     for (size_t off = 0; off < n; off += STC_MPI_PIECE) {
         size_t k = n - off < STC_MPI_PIECE ? n - off : STC_MPI_PIECE;
+        watch_begin("allreduce");
         int err = MPI_Allreduce(MPI_IN_PLACE, (char *)buf + off * elem, (int)k, t, MPI_SUM, MPI_COMM_WORLD);
+        watch_end();
         if (err != MPI_SUCCESS)
             return mpi_fail(err, "MPI_Allreduce");
     }
@@ -82,7 +150,9 @@ int stc_comm_allgather_f32(const stc_comm *c, float *out, const float *in, size_
 {
     if (n > INT_MAX)
         return stc_errorf(STC_ERR_INTERNAL, "allgather of %zu floats exceeds MPI's int count", n);
+    watch_begin("allgather");
     int err = MPI_Allgather(in, (int)n, MPI_FLOAT, out, (int)n, MPI_FLOAT, MPI_COMM_WORLD);
+    watch_end();
     (void)c;
     return err == MPI_SUCCESS ? 0 : mpi_fail(err, "MPI_Allgather");
 }
@@ -92,7 +162,9 @@ int stc_comm_broadcast(const stc_comm *c, void *buf, size_t bytes, int root)
     (void)c;
     for (size_t off = 0; off < bytes; off += STC_MPI_PIECE) {
         size_t k = bytes - off < STC_MPI_PIECE ? bytes - off : STC_MPI_PIECE;
+        watch_begin("broadcast");
         int err = MPI_Bcast((char *)buf + off, (int)k, MPI_BYTE, root, MPI_COMM_WORLD);
+        watch_end();
         if (err != MPI_SUCCESS)
             return mpi_fail(err, "MPI_Bcast");
     }
@@ -102,7 +174,9 @@ int stc_comm_broadcast(const stc_comm *c, void *buf, size_t bytes, int root)
 int stc_comm_barrier(const stc_comm *c)
 {
     (void)c;
+    watch_begin("barrier");
     int err = MPI_Barrier(MPI_COMM_WORLD);
+    watch_end();
     return err == MPI_SUCCESS ? 0 : mpi_fail(err, "MPI_Barrier");
 }
 

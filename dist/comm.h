@@ -44,6 +44,15 @@ int stc_comm_barrier(const stc_comm *c);
  * only, after printing the reason. */
 void stc_comm_abort(int code);
 
+/* The collectives' deadline (RELIABILITY.md, "exit, never hang"): a watchdog
+ * thread ends the job when one collective call of this rank has waited more
+ * than `seconds` (a peer died or hangs), printing
+ * "rank R: <collective> at step S timed out after T s" and calling
+ * MPI_Abort with STC_ERR_PEER. 0 disables it. The trainer passes
+ * ddp_timeout and updates the step. */
+int stc_comm_set_timeout(stc_comm *c, double seconds);
+void stc_comm_set_step(long long step);
+
 #ifdef __cplusplus
 }
 #endif

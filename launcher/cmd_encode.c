@@ -92,7 +92,7 @@ int stc_cmd_encode(int argc, char **argv)
      * write one file through parallel HDF5. */
     const char *ws = getenv("OMPI_COMM_WORLD_SIZE");
     use_mpi = ws && atoi(ws) > 1;
-    if (use_mpi && (rc = stc_comm_init(&comm, &argc, &argv)))
+    if (use_mpi && ((rc = stc_comm_init(&comm, &argc, &argv)) || (rc = stc_comm_set_timeout(&comm, 1800.0))))
         goto fail;
     stc_precision prec;
     if ((rc = stc_precision_parse(precision, &prec)))

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int main(int argc, char **argv)
 {
@@ -42,6 +43,19 @@ int main(int argc, char **argv)
     CHECK(stc_comm_broadcast(&c, msg, sizeof msg, 0) == 0);
     CHECK(strcmp(msg, "from rank 0") == 0);
     CHECK(stc_comm_barrier(&c) == 0);
+
+    /* The watchdog: with STC_TEST_HANG set, the last rank stalls and the
+     * others' barrier must end the job within the timeout (see
+     * tests/cmake/dist.cmake). */
+    if (getenv("STC_TEST_HANG")) {
+        stc_comm_set_timeout(&c, 1.0);
+        stc_comm_set_step(7);
+        if (r == P - 1)
+            sleep(30);
+        stc_comm_barrier(&c);
+        fprintf(stderr, "rank %d: the barrier returned; the watchdog did not fire\n", r);
+        return 1;
+    }
 
     char name[32];
     snprintf(name, sizeof name, "test_dist rank %d/%d", r, P);

@@ -590,6 +590,13 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
         t.has_grad[i] = strstr(t.model.params.params[i].name, ".pooler.") == NULL;
     if ((rc = setup_optimizer(&t, total)))
         goto out;
+    /* A collective that waits longer than ddp_timeout means a peer died or
+     * hangs: the watchdog ends the job instead of hanging (dist/comm.h). */
+    if (comm->world > 1) {
+        const cJSON *to = cJSON_GetObjectItemCaseSensitive(cfg->resolved, "ddp_timeout");
+        if ((rc = stc_comm_set_timeout((stc_comm *)comm, cJSON_IsNumber(to) ? to->valuedouble : 1800.0)))
+            goto out;
+    }
     /* Every rank starts from rank 0's weights. */
     if (comm->world > 1 &&
         (rc = stc_comm_broadcast(comm, t.model.params.slab, sizeof(float) * t.model.params.total, 0)))
@@ -682,6 +689,7 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
             }
             memset(t.grads, 0, sizeof(float) * t.model.params.total);
             step++;
+            stc_comm_set_step(step);
             /* Fault injection for the tests of a lost rank: with
              * STC_FAULT_KILL_AFTER_STEPS=k the last rank kills itself
              * (SIGKILL) after k optimizer steps. */

@@ -15,3 +15,8 @@ set_tests_properties(test_dist_train PROPERTIES TIMEOUT 300 RESOURCE_LOCK mpi EN
 add_test(NAME test_dist_encode COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_dist_encode.sh $<TARGET_FILE:stc>
          WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR})
 set_tests_properties(test_dist_encode PROPERTIES TIMEOUT 300 RESOURCE_LOCK mpi ENVIRONMENT "OMP_NUM_THREADS=1")
+# A hung peer: the watchdog ends the job within the timeout, naming the rank,
+# the collective and the step.
+add_test(NAME test_dist_watchdog COMMAND bash -c
+  "start=$(date +%s); ${MPIEXEC_EXECUTABLE} --oversubscribe --allow-run-as-root -np 2 -x STC_TEST_HANG=1 $<TARGET_FILE:test_dist> 2>&1 | tee /dev/stderr | grep -q 'rank 0: barrier at step 7 timed out' && [ $(( $(date +%s) - start )) -lt 20 ]")
+set_tests_properties(test_dist_watchdog PROPERTIES TIMEOUT 60 RESOURCE_LOCK mpi)
