@@ -1,6 +1,7 @@
 /* The communicator over MPI (see comm.h). */
 #include "dist/comm.h"
 #include "util/error.h"
+#include "util/clock.h"
 
 #include <limits.h>
 #include <mpi.h>
@@ -22,13 +23,6 @@ static int watch_rank;
 static pthread_t watch_thread;
 static int watch_started;
 
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void *watchdog(void *arg)
 {
     (void)arg;
@@ -38,7 +32,7 @@ static void *watchdog(void *arg)
         double t = atomic_load(&watch_timeout);
         if (!op || t <= 0)
             continue;
-        double waited = mono_s() - atomic_load(&watch_since);
+        double waited = stc_now_s() - atomic_load(&watch_since);
         if (waited > t) {
             fprintf(stderr, "stc: rank %d: %s at step %lld timed out after %.0f s (a peer died or hangs)\n",
                     watch_rank, op, atomic_load(&watch_step), waited);
@@ -52,7 +46,7 @@ static void *watchdog(void *arg)
 
 static void watch_begin(const char *op)
 {
-    atomic_store(&watch_since, mono_s());
+    atomic_store(&watch_since, stc_now_s());
     atomic_store(&watch_op, op);
 }
 

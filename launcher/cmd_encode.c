@@ -12,6 +12,7 @@
 #include "model/quantize.h"
 #include "model/st_model.h"
 #include "util/error.h"
+#include "util/clock.h"
 
 #include <mpi.h>
 #include <signal.h>
@@ -31,19 +32,12 @@ typedef struct {
     double t0;
 } progress_state;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void show_progress(size_t done, size_t total, void *arg)
 {
     (void)total;
     progress_state *p = arg;
     size_t all = p->base + done;
-    double dt = now_s() - p->t0;
+    double dt = stc_now_s() - p->t0;
     fprintf(stderr, "\rencode: %zu/%zu texts (%.1f%%, %.0f texts/s)", all, p->total,
             p->total ? 100.0 * (double)all / (double)p->total : 100.0, dt > 0 ? (double)all / dt : 0.0);
 }
@@ -178,7 +172,7 @@ int stc_cmd_encode(int argc, char **argv)
         fprintf(stderr, "stc: resuming %s.tmp: %zu of %zu chunks already written\n", output, resumed, out.n_chunks);
 
     long invalid = 0, truncated = 0;
-    progress_state ps = {.base = 0, .total = texts.n, .t0 = now_s()};
+    progress_state ps = {.base = 0, .total = texts.n, .t0 = stc_now_s()};
     int tty = isatty(2) && comm.rank == 0;
     size_t done_rows = 0, chunks_written = 0;
     for (size_t c = 0; c < out.n_chunks; c++) {
@@ -235,7 +229,7 @@ int stc_cmd_encode(int argc, char **argv)
             fprintf(stderr, "stc: %ld of %zu texts were truncated to %d tokens\n", truncated, texts.n,
                     max_seq_length > 0 ? max_seq_length : model.max_seq_length);
         fprintf(stderr, "stc: wrote %zu x %d %s embeddings to %s (%.1f s, %d rank%s)\n", texts.n, cols, precision,
-                output, now_s() - ps.t0, comm.world, comm.world > 1 ? "s" : "");
+                output, stc_now_s() - ps.t0, comm.world, comm.world > 1 ? "s" : "");
     }
 free_bufs:
     if (out_open)

@@ -14,6 +14,7 @@
 #include "trainer/param_groups.h"
 #include "trainer/scheduler.h"
 #include "util/error.h"
+#include "util/clock.h"
 #include "util/fileio.h"
 
 #include <math.h>
@@ -75,13 +76,6 @@ typedef struct {
     int tty;
     double t0;
 } trainer;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* Datasets and their losses from the config's train_dataset and loss. */
 static int load_sets(trainer *t)
@@ -414,7 +408,7 @@ static void show_progress(trainer *t, int64_t step, int64_t total, double loss, 
 {
     if (!t->tty || t->comm->rank != 0)
         return;
-    double dt = now_s() - t->t0;
+    double dt = stc_now_s() - t->t0;
     double eta = step > 0 ? dt / (double)step * (double)(total - step) : 0.0;
     fprintf(stderr, "\rtrain: step %lld/%lld (%.0f%%) | loss %.4f | lr %.3g | %.0fs elapsed, %.0fs left   ",
             (long long)step, (long long)total, 100.0 * (double)step / (double)total, loss, lr, dt, eta);
@@ -618,11 +612,11 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
                 (long long)total, (long long)steps_per_epoch, comm->world, B, t.pg.n_groups);
     }
 
-    t.t0 = now_s();
+    t.t0 = stc_now_s();
     int64_t step = 0, last_log_step = 0, bad_in_row = 0, skipped = 0;
     double loss_since_log = 0.0, step_loss = 0.0, last_norm = 0.0;
     long samples_since_log = 0, tokens_since_log = 0;
-    double log_t0 = now_s();
+    double log_t0 = stc_now_s();
     int micro = 0;
     for (int epoch = 0; step < total; epoch++) {
         if (epoch > 0 && (rc = stc_sampler_plan_epoch(t.sampler, t.sin.sds, t.n_sets, epoch, &t.plan)))
@@ -707,7 +701,7 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
                           (a->logging_first_step && step == 1) || step == total ||
                           (!strcmp(a->logging_strategy, "epoch") && last_in_epoch);
             if (log_now && strcmp(a->logging_strategy, "no") != 0) {
-                double dt = now_s() - log_t0;
+                double dt = stc_now_s() - log_t0;
                 long tot[2] = {samples_since_log, tokens_since_log};
                 double fl[2] = {(double)tot[0], (double)tot[1]};
                 if (comm->world > 1 && (rc = stc_comm_allreduce_sum_f64(comm, fl, 2)))
@@ -721,7 +715,7 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
                 for (int k = 0; k < t.n_comp; k++)
                     t.comp_log[k] = 0.0;
                 samples_since_log = tokens_since_log = 0;
-                log_t0 = now_s();
+                log_t0 = stc_now_s();
             }
         }
     }
@@ -729,7 +723,7 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
         fputc('\n', stderr);
     rc = save_final(&t);
     if (!rc && comm->rank == 0)
-        fprintf(stderr, "stc train: done in %.1f s; model saved to %s\n", now_s() - t.t0, a->output_dir);
+        fprintf(stderr, "stc train: done in %.1f s; model saved to %s\n", stc_now_s() - t.t0, a->output_dir);
 out:
     trainer_free(&t);
     return rc;
