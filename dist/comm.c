@@ -117,17 +117,32 @@ int stc_comm_finalize(stc_comm *c)
     return 0;
 }
 
-static int allreduce(void *buf, size_t n, size_t elem, MPI_Datatype t)
+static int allreduce_op(void *buf, size_t n, size_t elem, MPI_Datatype t, MPI_Op op)
 {
     for (size_t off = 0; off < n; off += STC_MPI_PIECE) {
         size_t k = n - off < STC_MPI_PIECE ? n - off : STC_MPI_PIECE;
         watch_begin("allreduce");
-        int err = MPI_Allreduce(MPI_IN_PLACE, (char *)buf + off * elem, (int)k, t, MPI_SUM, MPI_COMM_WORLD);
+        int err = MPI_Allreduce(MPI_IN_PLACE, (char *)buf + off * elem, (int)k, t, op, MPI_COMM_WORLD);
         watch_end();
         if (err != MPI_SUCCESS)
             return mpi_fail(err, "MPI_Allreduce");
     }
     return 0;
+}
+
+static int allreduce(void *buf, size_t n, size_t elem, MPI_Datatype t)
+{
+    return allreduce_op(buf, n, elem, t, MPI_SUM);
+}
+
+int stc_comm_allreduce_min_f32(const stc_comm *c, float *buf, size_t n)
+{
+    return c->world == 1 ? 0 : allreduce_op(buf, n, sizeof(float), MPI_FLOAT, MPI_MIN);
+}
+
+int stc_comm_allreduce_max_f32(const stc_comm *c, float *buf, size_t n)
+{
+    return c->world == 1 ? 0 : allreduce_op(buf, n, sizeof(float), MPI_FLOAT, MPI_MAX);
 }
 
 int stc_comm_allreduce_sum_f32(const stc_comm *c, float *buf, size_t n)

@@ -34,6 +34,10 @@ int stc_comm_finalize(stc_comm *c);
 int stc_comm_allreduce_sum_f32(const stc_comm *c, float *buf, size_t n);
 int stc_comm_allreduce_sum_f64(const stc_comm *c, double *buf, size_t n);
 
+/* In-place element-wise minimum / maximum across all ranks. */
+int stc_comm_allreduce_min_f32(const stc_comm *c, float *buf, size_t n);
+int stc_comm_allreduce_max_f32(const stc_comm *c, float *buf, size_t n);
+
 /* out[world * n] = every rank's in[n], in rank order. */
 int stc_comm_allgather_f32(const stc_comm *c, float *out, const float *in, size_t n);
 

@@ -135,18 +135,13 @@ int stc_cmd_encode(int argc, char **argv)
     if ((rc = stc_precision_columns(prec, dim, &cols)))
         goto free_enc;
 
-    /* int8/uint8 ranges come from the whole call, so those precisions keep
-     * every float embedding until the end; the others stream by chunk. */
+    /* int8/uint8 ranges come from the whole call (all ranks), so those
+     * precisions keep their float embeddings until the end and are not
+     * resumed; the others stream by chunk. */
     int calibrate = prec == STC_PREC_INT8 || prec == STC_PREC_UINT8;
     if (calibrate && texts.n == 1) {
         rc = stc_errorf(STC_ERR_USAGE, "stc encode: %s quantisation ranges cannot be computed from a single embedding "
                         "(as in Sentence Transformers)", precision);
-        goto free_enc;
-    }
-    if (calibrate && comm.world > 1) {
-        rc = stc_errorf(STC_ERR_USAGE, "stc encode: precision %s over several ranks is not supported yet (its ranges "
-                        "need every rank's embeddings); run one rank, or write float32 and quantise afterwards",
-                        precision);
         goto free_enc;
     }
     size_t chunk_rows = calibrate ? texts.n : (size_t)chunk_size;
@@ -198,12 +193,28 @@ int stc_cmd_encode(int argc, char **argv)
     }
     if (tty)
         fputc('\n', stderr);
+    if (rc && use_mpi) {
+        fprintf(stderr, "stc: rank %d: error: %s\n", comm.rank, stc_error_message());
+        stc_comm_abort(rc); /* before the collectives below, which the others would wait in */
+    }
     if (!rc && calibrate) {
-        stc_quant_ranges_update(&ranges, emb, texts.n);
-        stc_quantize(prec, &ranges, emb, texts.n, dim, qbuf);
-        rc = stc_h5_embeddings_write(&out, 0, texts.n, qbuf);
-        for (size_t c = 0; !rc && c < out.n_chunks; c++)
-            rc = stc_h5_embeddings_mark_done(&out, c);
+        /* Ranges over every rank's rows (min and max all-reduced), then each
+         * rank quantises and writes its own chunks. */
+        for (size_t c = (size_t)comm.rank; c < out.n_chunks; c += (size_t)comm.world) {
+            size_t start = c * (size_t)chunk_size;
+            size_t nb = texts.n - start < (size_t)chunk_size ? texts.n - start : (size_t)chunk_size;
+            stc_quant_ranges_update(&ranges, emb + start * (size_t)dim, nb);
+        }
+        if (use_mpi && ((rc = stc_comm_allreduce_min_f32(&comm, ranges.min, (size_t)dim)) ||
+                        (rc = stc_comm_allreduce_max_f32(&comm, ranges.max, (size_t)dim))))
+            goto free_bufs;
+        for (size_t c = (size_t)comm.rank; !rc && c < out.n_chunks; c += (size_t)comm.world) {
+            size_t start = c * (size_t)chunk_size;
+            size_t nb = texts.n - start < (size_t)chunk_size ? texts.n - start : (size_t)chunk_size;
+            stc_quantize(prec, &ranges, emb + start * (size_t)dim, nb, dim, qbuf);
+            if (!(rc = stc_h5_embeddings_write(&out, start, nb, qbuf)))
+                rc = stc_h5_embeddings_mark_done(&out, c);
+        }
     }
     if (rc && use_mpi) {
         /* The other ranks wait in the next collective: end them all. The

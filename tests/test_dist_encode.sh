@@ -49,6 +49,14 @@ enc 2 "$tmp/f16.h5" --precision float16 >/dev/null 2>&1 && enc 1 "$tmp/f16b.h5" 
             <($py -c "import h5py,sys; sys.stdout.buffer.write(h5py.File('$tmp/f16b.h5')['embeddings'][:].tobytes())") \
   && ok || fail "float16 over 2 ranks differs from 1 rank"
 
+# int8 / uint8: ranges over every rank's rows, so the bytes equal one rank's.
+for prec in int8 uint8; do
+  enc 1 "$tmp/q1.h5" --precision $prec >/dev/null 2>&1 && enc 3 "$tmp/q3.h5" --precision $prec >"$tmp/q.log" 2>&1 \
+    && cmp -s <($py -c "import h5py,sys; sys.stdout.buffer.write(h5py.File('$tmp/q1.h5')['embeddings'][:].tobytes())") \
+              <($py -c "import h5py,sys; sys.stdout.buffer.write(h5py.File('$tmp/q3.h5')['embeddings'][:].tobytes())") \
+    && ok || fail "$prec over 3 ranks differs from 1 rank: $(tail -2 "$tmp/q.log")"
+done
+
 # stc launch runs the same without mpirun flags.
 OMP_NUM_THREADS=1 "$stc" launch --nproc 2 encode --model "$model" --input "$tmp/in.jsonl" --output "$tmp/l.h5" \
   --chunk-size 300 --normalize >"$tmp/launch.log" 2>&1 || fail "stc launch: $(tail -3 "$tmp/launch.log")"
