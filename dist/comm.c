@@ -52,7 +52,7 @@ static void watch_begin(const char *op)
 
 static void watch_end(void) { atomic_store(&watch_op, (const char *)NULL); }
 
-int stc_comm_set_timeout(stc_comm *c, double seconds)
+int stc_comm_set_timeout(const stc_comm *c, double seconds)
 {
     watch_rank = c->rank;
     atomic_store(&watch_timeout, seconds);

@@ -54,7 +54,7 @@ void stc_comm_abort(int code);
  * "rank R: <collective> at step S timed out after T s" and calling
  * MPI_Abort with STC_ERR_PEER. 0 disables it. The trainer passes
  * ddp_timeout and updates the step. */
-int stc_comm_set_timeout(stc_comm *c, double seconds);
+int stc_comm_set_timeout(const stc_comm *c, double seconds);
 void stc_comm_set_step(long long step);
 
 #ifdef __cplusplus

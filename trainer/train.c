@@ -588,7 +588,7 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
      * hangs: the watchdog ends the job instead of hanging (dist/comm.h). */
     if (comm->world > 1) {
         const cJSON *to = cJSON_GetObjectItemCaseSensitive(cfg->resolved, "ddp_timeout");
-        if ((rc = stc_comm_set_timeout((stc_comm *)comm, cJSON_IsNumber(to) ? to->valuedouble : 1800.0)))
+        if ((rc = stc_comm_set_timeout(comm, cJSON_IsNumber(to) ? to->valuedouble : 1800.0)))
             goto out;
     }
     /* Every rank starts from rank 0's weights. */
