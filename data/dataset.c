@@ -4,6 +4,7 @@
  * JSON numbers, label checks and the column schema.
  */
 #include "data/dataset_internal.h"
+#include "data/tokenizer_unicode.h"
 #include "util/error.h"
 
 #include <errno.h>
@@ -19,60 +20,28 @@
 
 /* ---- UTF-8 repair ------------------------------------------------------ */
 
+/* Python's bytes.decode("utf-8", errors="replace"), re-encoded: the decoder
+ * is the tokenizer's (data/tokenizer_unicode.h), so datasets and the
+ * tokenizer replace exactly the same byte sequences. */
 size_t stc_ds_utf8_repair(char *out, const unsigned char *s, size_t n, long *n_invalid)
 {
     size_t i = 0, o = 0;
     while (i < n) {
-        unsigned c = s[i];
-        if (c < 0x80) {
-            out[o++] = (char)c;
-            i++;
+        if (s[i] < 0x80) { /* the common case, byte by byte */
+            out[o++] = (char)s[i++];
             continue;
         }
-        /* Bytes that may follow the lead byte (Unicode Table 3-7). */
-        size_t need;
-        unsigned lo = 0x80, hi = 0xBF;
-        if (c >= 0xC2 && c <= 0xDF) {
-            need = 1;
-        } else if (c == 0xE0) {
-            need = 2;
-            lo = 0xA0;
-        } else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) {
-            need = 2;
-        } else if (c == 0xED) {
-            need = 2;
-            hi = 0x9F;
-        } else if (c == 0xF0) {
-            need = 3;
-            lo = 0x90;
-        } else if (c >= 0xF1 && c <= 0xF3) {
-            need = 3;
-        } else if (c == 0xF4) {
-            need = 3;
-            hi = 0x8F;
-        } else {
-            need = 0; /* 80..C1, F5..FF never start a sequence */
-        }
-        size_t k = 1;
-        if (need) {
-            while (k <= need && i + k < n) {
-                unsigned b = s[i + k];
-                if (k == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF))
-                    break;
-                k++;
-            }
-        }
-        if (need && k == need + 1) {
-            memcpy(out + o, s + i, k);
-            o += k;
-        } else {
-            /* s[i, i+k) is a maximal subpart of an ill-formed sequence. */
-            out[o++] = (char)0xEF;
-            out[o++] = (char)0xBF;
-            out[o++] = (char)0xBD;
+        uint32_t cp;
+        int bad = 0;
+        int k = stc_toku_decode(s + i, n - i, &cp, &bad);
+        if (bad) {
             (*n_invalid)++;
+            o += (size_t)stc_toku_encode(0xFFFD, out + o);
+        } else {
+            memcpy(out + o, s + i, (size_t)k);
+            o += (size_t)k;
         }
-        i += k;
+        i += (size_t)k;
     }
     return o;
 }

@@ -15,5 +15,6 @@ stc_add_fuzzer(dataset ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_dataset.c
   DICT ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/dataset/dataset.dict
   SOURCES ${CMAKE_SOURCE_DIR}/data/dataset.c ${CMAKE_SOURCE_DIR}/data/dataset_jsonl.c
           ${CMAKE_SOURCE_DIR}/data/dataset_csv.c ${CMAKE_SOURCE_DIR}/data/row_index.c
+          ${CMAKE_SOURCE_DIR}/data/tokenizer_unicode.c ${CMAKE_SOURCE_DIR}/data/tokenizer_tables.c
           ${CMAKE_SOURCE_DIR}/util/error.c ${CMAKE_SOURCE_DIR}/util/fileio.c
-  LIBS m)
+  LIBS m PkgConfig::UTF8PROC)
