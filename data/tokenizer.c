@@ -740,6 +740,18 @@ static int tpl_specials(const tok_tpl_item *items, int n, int *vocab_size)
     return k;
 }
 
+/* Writes a template's special-token item at ids[n] (and its type ids);
+ * returns the new length. */
+static int emit_special(const tok_tpl_item *it, int32_t *ids, int32_t *type_ids, int n)
+{
+    for (int j = 0; j < it->n_ids; j++) {
+        if (type_ids)
+            type_ids[n] = it->type_id;
+        ids[n++] = it->ids[j];
+    }
+    return n;
+}
+
 /* Single text: the content goes straight into ids after the template's
  * leading specials; without n_untruncated the encoder stops once full. */
 int stc_tokenizer_encode(const stc_tokenizer *tok, const char *text, size_t len, int max_len,
@@ -775,11 +787,7 @@ int stc_tokenizer_encode(const stc_tokenizer *tok, const char *text, size_t len,
     for (int i = 0; i < tok->n_single; i++) {
         const tok_tpl_item *it = &tok->single[i];
         if (it->kind == TPL_SPECIAL) {
-            for (int j = 0; j < it->n_ids; j++) {
-                if (type_ids)
-                    type_ids[n] = it->type_id;
-                ids[n++] = it->ids[j];
-            }
+            n = emit_special(it, ids, type_ids, n);
         } else {
             if (type_ids)
                 for (int j = 0; j < kept; j++)
@@ -869,11 +877,7 @@ int stc_tokenizer_encode_pair(const stc_tokenizer *tok, const char *a, size_t al
     for (int i = 0; i < tok->n_pair; i++) {
         const tok_tpl_item *it = &tok->pair[i];
         if (it->kind == TPL_SPECIAL) {
-            for (int j = 0; j < it->n_ids; j++) {
-                if (type_ids)
-                    type_ids[n] = it->type_id;
-                ids[n++] = it->ids[j];
-            }
+            n = emit_special(it, ids, type_ids, n);
         } else {
             const int32_t *src = it->kind == TPL_A ? sa.ids : sb.ids;
             int k = it->kind == TPL_A ? ka : kb;

@@ -244,6 +244,7 @@ int stc_encoder_run(stc_encoder *e, const char *const *texts, const size_t *lens
 
     int B = e->opts.batch_size, mdim = m->dim;
     for (size_t start = 0; start < n; start += (size_t)B) {
+        mdim = m->dim;
         int nb = (int)((n - start) < (size_t)B ? (n - start) : (size_t)B);
         int T = 0;
         e->cu_seqlens[0] = 0;
@@ -261,15 +262,19 @@ int stc_encoder_run(stc_encoder *e, const char *const *texts, const size_t *lens
         }
         stc_bert_forward(&m->bert, &m->params, e->ops, &e->acts, e->ids, e->pos, e->types, e->cu_seqlens, nb);
         float *res = run_modules(e, nb);
-        /* Python: truncate to truncate_dim, then normalise, then reorder. */
+        /* Python: truncate to truncate_dim, then normalise, then reorder.
+         * The rows are truncated into the free ping-pong buffer so one call
+         * normalises the whole batch. */
+        if (e->opts.normalize) {
+            float *tr = res == e->buf0 ? e->buf1 : e->buf0;
+            for (int b = 0; b < nb; b++)
+                memcpy(tr + (size_t)b * e->dim, res + (size_t)b * mdim, sizeof(float) * (size_t)e->dim);
+            e->ops->l2_normalize_forward(tr, tr, nb, e->dim);
+            res = tr;
+            mdim = e->dim;
+        }
         for (int b = 0; b < nb; b++)
             memcpy(out + order[start + b].idx * (size_t)e->dim, res + (size_t)b * mdim, sizeof(float) * (size_t)e->dim);
-        if (e->opts.normalize) {
-            for (int b = 0; b < nb; b++) {
-                float *row = out + order[start + b].idx * (size_t)e->dim;
-                e->ops->l2_normalize_forward(row, row, 1, e->dim);
-            }
-        }
         if (progress)
             progress(start + (size_t)nb, n, progress_arg);
     }

@@ -106,15 +106,12 @@ void stc_st_train_backward(const stc_st_model *m, const stc_ops *ops, stc_st_tra
             stc_pooling_backward(&mod->pooling, a->d_tok, d, a->bert.out, batch->cu_seqlens, batch->skip, B, C);
         } else if (mod->kind == STC_MODULE_DENSE) {
             const stc_dense *dn = &mod->dense;
-            float *out = s + 1 < a->n_stages ? a->stage_in[s + 1] : a->emb;
-            /* out = act(z); the activation's derivative is taken at z, which
-             * the identity/relu/tanh/sigmoid rules recover from out where
-             * needed; recompute z instead for exactness. */
+            /* out = act(z): the activation's derivative needs z, which
+             * forward did not keep; recompute it (one small matmul). */
             float *z = d_in;
             ops->matmul_forward(z, a->stage_in[s], stc_params_data(&m->params, dn->w),
                                 dn->b >= 0 ? stc_params_data(&m->params, dn->b) : NULL, B, dn->in_features,
                                 dn->out_features);
-            (void)out;
             ops->activation_backward(d, d, z, (size_t)B * dn->out_features, dn->act);
             ops->matmul_backward(d_in, grads + m->params.params[dn->w].offset,
                                  dn->b >= 0 ? grads + m->params.params[dn->b].offset : NULL, d, a->stage_in[s],

@@ -613,7 +613,7 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
     }
 
     t.t0 = stc_now_s();
-    int64_t step = 0, last_log_step = 0, bad_in_row = 0, skipped = 0;
+    int64_t step = 0, bad_in_row = 0, skipped = 0;
     double loss_since_log = 0.0, step_loss = 0.0, last_norm = 0.0;
     long samples_since_log = 0, tokens_since_log = 0;
     double log_t0 = stc_now_s();
@@ -706,11 +706,10 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
                 double fl[2] = {(double)tot[0], (double)tot[1]};
                 if (comm->world > 1 && (rc = stc_comm_allreduce_sum_f64(comm, fl, 2)))
                     goto out;
-                int64_t nsteps = step - last_log_step;
+                int64_t nsteps = step - t.last_log_step;
                 log_line(&t, step, epoch_f, loss_since_log / (double)nsteps, last_norm, factor,
                          dt > 0 ? fl[0] / dt : 0.0, dt > 0 ? fl[1] / dt : 0.0, skipped);
                 loss_since_log = 0.0;
-                last_log_step = step;
                 t.last_log_step = step;
                 for (int k = 0; k < t.n_comp; k++)
                     t.comp_log[k] = 0.0;

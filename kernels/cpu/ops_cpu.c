@@ -117,6 +117,15 @@ static void attention_dropout(float *dst, const float *src, size_t n, float p, f
         dst[e] = stc_dropout_uniform(seed, ctr + e) >= p ? src[e] * scale : 0.0f;
 }
 
+/* The longest sequence of a packed batch (sizes the per-worker blocks). */
+static int max_seq_len(const int *cu_seqlens, int B)
+{
+    int m = 0;
+    for (int b = 0; b < B; b++)
+        m = cu_seqlens[b + 1] - cu_seqlens[b] > m ? cu_seqlens[b + 1] - cu_seqlens[b] : m;
+    return m;
+}
+
 static void cpu_attention_forward(float *out, float *att, const float *qkv, const int *cu_seqlens,
                                   int B, int C, int H, float p_drop, uint64_t seed, float *scratch)
 {
@@ -125,11 +134,7 @@ static void cpu_attention_forward(float *out, float *att, const float *qkv, cons
     int C3 = 3 * C;
     int drop = p_drop > 0.0f;
     float keep_scale = drop ? 1.0f / (1.0f - p_drop) : 1.0f;
-    int max_len = 0;
-    for (int b = 0; b < B; b++) {
-        int L = cu_seqlens[b + 1] - cu_seqlens[b];
-        max_len = L > max_len ? L : max_len;
-    }
+    int max_len = max_seq_len(cu_seqlens, B);
     /* One task per (sequence, head); each worker owns one score block. BLAS
      * calls inside the parallel region run on the calling thread (OpenBLAS's
      * OpenMP build). */
@@ -442,11 +447,7 @@ static void cpu_attention_backward(float *dqkv, const float *dout, const float *
     int C3 = 3 * C;
     int drop = p_drop > 0.0f;
     float keep_scale = drop ? 1.0f / (1.0f - p_drop) : 1.0f;
-    int max_len = 0;
-    for (int b = 0; b < B; b++) {
-        int L = cu_seqlens[b + 1] - cu_seqlens[b];
-        max_len = L > max_len ? L : max_len;
-    }
+    int max_len = max_seq_len(cu_seqlens, B);
 #pragma omp parallel for schedule(dynamic, 1)
     for (int bh = 0; bh < B * H; bh++) {
         int b = bh / H, h = bh % H;
