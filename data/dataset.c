@@ -4,6 +4,7 @@
  * JSON numbers, label checks and the column schema.
  */
 #include "data/dataset_internal.h"
+#include "data/sampler.h"
 #include "data/tokenizer_unicode.h"
 #include "util/error.h"
 
@@ -380,6 +381,8 @@ void stc_rows_free(stc_rows *r)
     free(r->offs);
     free(r->raw);
     free(r->scratch_label);
+    free(r->tok_ids);
+    free(r->tok_off);
     memset(r, 0, sizeof *r);
 }
 
@@ -392,7 +395,7 @@ const char *stc_rows_text(const stc_rows *r, size_t row, int c, size_t *len)
 }
 
 /* Grows the per-row arrays of out for n rows of nt texts and dim labels. */
-static int rows_reserve(stc_rows *out, size_t n, int nt, int dim)
+int stc_ds_rows_reserve(stc_rows *out, size_t n, int nt, int dim)
 {
     size_t cells = n * (size_t)nt;
     if (cells > out->rows_cap) {
@@ -437,7 +440,7 @@ static int records_read_rows(const stc_dataset *ds, const size_t *rows, size_t n
         (int64_t)st.st_mtim.tv_nsec != ds->mtime_nsec)
         return stc_errorf(STC_ERR_DATA, "%s: the file changed on disk after it was opened; restart to re-index it",
                           ds->path);
-    int rc = rows_reserve(out, n, nt, dim);
+    int rc = stc_ds_rows_reserve(out, n, nt, dim);
     if (rc)
         return rc;
     stc_ds_rec rec;
@@ -522,7 +525,6 @@ out:
 static const stc_dataset_backend records_backend = {
     .name = "records",
     .read_rows = records_read_rows,
-    .close = NULL,
 };
 
 /* ---- public API ------------------------------------------------------------ */
@@ -539,6 +541,8 @@ stc_dataset_format stc_dataset_format_from_path(const char *path)
         return STC_DATASET_CSV;
     if (!strcasecmp(dot, ".tsv"))
         return STC_DATASET_TSV;
+    if (!strcasecmp(dot, ".h5") || !strcasecmp(dot, ".hdf5"))
+        return STC_DATASET_PREPARED;
     return STC_DATASET_UNKNOWN;
 }
 
@@ -596,8 +600,10 @@ int stc_dataset_open(stc_dataset **out, const char *path, const stc_dataset_opts
     *out = NULL;
     stc_dataset_format f = stc_dataset_format_from_path(path);
     if (f == STC_DATASET_UNKNOWN)
-        return stc_errorf(STC_ERR_USAGE, "%s: unknown dataset format (expected a .jsonl, .csv or .tsv file)",
-                          path);
+        return stc_errorf(STC_ERR_USAGE, "%s: unknown dataset format (expected a .jsonl, .csv or .tsv file, or "
+                          "a .h5 file written by stc prepare)", path);
+    if (f == STC_DATASET_PREPARED)
+        return stc_ds_prepared_open(out, path);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return stc_errorf(STC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
@@ -693,4 +699,53 @@ int stc_dataset_read_rows(const stc_dataset *ds, const size_t *rows, size_t n, s
             return stc_errorf(STC_ERR_INTERNAL, "%s: row %zu out of range (%zu rows)", ds->path, rows[i],
                               ds->n_rows);
     return ds->backend->read_rows(ds, rows, n, out);
+}
+
+int stc_dataset_read_tokens(const stc_dataset *ds, const size_t *rows, size_t n, stc_rows *out)
+{
+    if (!ds->backend->read_tokens)
+        return stc_errorf(STC_ERR_INTERNAL, "%s: token ids are only stored in prepared (.h5) datasets", ds->path);
+    for (size_t i = 0; i < n; i++)
+        if (rows[i] >= ds->n_rows)
+            return stc_errorf(STC_ERR_INTERNAL, "%s: row %zu out of range (%zu rows)", ds->path, rows[i],
+                              ds->n_rows);
+    return ds->backend->read_tokens(ds, rows, n, out);
+}
+
+/* Rows per read of the generic metadata scan. */
+enum { META_ROWS = 4096 };
+
+int stc_dataset_read_meta(const stc_dataset *ds, size_t start, size_t n, uint64_t *hashes, float *labels)
+{
+    if (start > ds->n_rows || n > ds->n_rows - start)
+        return stc_errorf(STC_ERR_INTERNAL, "%s: rows [%zu, %zu) out of range (%zu rows)", ds->path, start,
+                          start + n, ds->n_rows);
+    if (ds->backend->read_meta)
+        return ds->backend->read_meta(ds, start, n, hashes, labels);
+    int cols = stc_dataset_num_text_columns(ds), dim = stc_dataset_label_dim(ds), rc = 0;
+    size_t *ids = stc_malloc(sizeof(size_t) * META_ROWS, "row ids");
+    if (!ids)
+        return STC_ERR_NOMEM;
+    stc_rows r;
+    stc_rows_init(&r);
+    for (size_t a = 0; !rc && a < n; a += META_ROWS) {
+        size_t k = n - a < META_ROWS ? n - a : META_ROWS;
+        for (size_t i = 0; i < k; i++)
+            ids[i] = start + a + i;
+        if ((rc = stc_dataset_read_rows(ds, ids, k, &r)))
+            break;
+        for (size_t i = 0; i < k; i++) {
+            if (hashes)
+                for (int c = 0; c < cols; c++) {
+                    size_t len;
+                    const char *t = stc_rows_text(&r, i, c, &len);
+                    hashes[(a + i) * (size_t)cols + (size_t)c] = stc_sampler_hash_text(t, len);
+                }
+            if (labels && dim)
+                memcpy(labels + (a + i) * (size_t)dim, r.labels + i * (size_t)dim, sizeof(float) * (size_t)dim);
+        }
+    }
+    stc_rows_free(&r);
+    free(ids);
+    return rc;
 }

@@ -14,10 +14,13 @@
  *           an ordinary character, spaces are kept, empty lines are skipped.
  *           TSV is the same with a tab delimiter.
  * A UTF-8 byte order mark at the start of the file is ignored, a missing
- * final newline is fine, "\r\n" line ends are accepted. A third backend
- * (prepared HDF5) plugs in behind the same API: stc_dataset_open picks the
- * backend by extension, the backend fills the schema and stc_rows
- * (stc_dataset_backend in dataset_internal.h).
+ * final newline is fine, "\r\n" line ends are accepted.
+ *   .h5     a prepared dataset written by `stc prepare` (data/prepared.h):
+ *   .hdf5   the same columns and labels, plus the token ids, read without
+ *           tokenizing (stc_dataset_read_tokens). Its HDF5 reads are not
+ *           thread-safe: one thread at a time per process.
+ * stc_dataset_open picks the backend by extension; the backend fills the
+ * schema and stc_rows (stc_dataset_backend in dataset_internal.h).
  *
  * Columns follow Sentence Transformers (ST_SPEC.md section 5): columns are
  * in file order (JSONL: the key order of the first record; every record has
@@ -61,6 +64,7 @@
 #define STC_DATA_DATASET_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -75,7 +79,8 @@ typedef enum {
     STC_DATASET_UNKNOWN = 0,
     STC_DATASET_JSONL = 1,
     STC_DATASET_CSV = 2,
-    STC_DATASET_TSV = 3
+    STC_DATASET_TSV = 3,
+    STC_DATASET_PREPARED = 4 /* .h5 / .hdf5 written by stc prepare (data/prepared.h) */
 } stc_dataset_format;
 
 typedef enum {
@@ -153,6 +158,13 @@ typedef struct {
     size_t raw_cap;
     float *scratch_label;   /* one record's label values */
     size_t scratch_label_cap;
+    /* Prepared datasets, after stc_dataset_read_tokens: the token ids of
+     * column c, row r are tok_ids[tok_off[c * n + r] .. tok_off[c * n + r + 1]),
+     * as the model's tokenizer gave them (special tokens included). texts is
+     * not filled by that read. */
+    int32_t *tok_ids;
+    size_t *tok_off;        /* (n_text_columns * n + 1) */
+    size_t tok_ids_cap, tok_off_cap;
 } stc_rows;
 
 void stc_rows_init(stc_rows *r);
@@ -162,6 +174,17 @@ void stc_rows_free(stc_rows *r);
  * of range is STC_ERR_INTERNAL; a file changed on disk since open is
  * STC_ERR_DATA (reopen to re-index). */
 int stc_dataset_read_rows(const stc_dataset *ds, const size_t *rows, size_t n, stc_rows *out);
+
+/* Prepared datasets only: reads rows' token ids and labels (not their
+ * texts) into out (tok_ids / tok_off, labels). Other formats:
+ * STC_ERR_INTERNAL. */
+int stc_dataset_read_tokens(const stc_dataset *ds, const size_t *rows, size_t n, stc_rows *out);
+
+/* What samplers need of rows [start, start + n): hashes (n, n_text_columns)
+ * row-major of the texts (stc_sampler_hash_text of the bytes read_rows
+ * gives), labels (n, label_dim); either may be NULL. Prepared datasets read
+ * the stored hashes and labels without touching the texts. */
+int stc_dataset_read_meta(const stc_dataset *ds, size_t start, size_t n, uint64_t *hashes, float *labels);
 
 /* The text of column c of the row-th row of the last read (its byte length
  * in *len if non-NULL). */

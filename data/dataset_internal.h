@@ -8,8 +8,8 @@
  *
  * A backend is a table of functions; the text formats (JSONL, CSV, TSV)
  * share one ("records": a row index over a text file plus a record parser),
- * prepared HDF5 will add another that fills the same schema fields and
- * stc_rows.
+ * prepared HDF5 (prepared_read.c) is another that fills the same schema
+ * fields and stc_rows, and reads token ids.
  */
 #ifndef STC_DATA_DATASET_INTERNAL_H
 #define STC_DATA_DATASET_INTERNAL_H
@@ -28,6 +28,10 @@ typedef struct stc_dataset_backend {
     const char *name;
     /* Fills out with rows[0..n); rows are already range-checked. */
     int (*read_rows)(const stc_dataset *ds, const size_t *rows, size_t n, stc_rows *out);
+    /* Prepared datasets: token ids and labels of rows[0..n) (NULL: none). */
+    int (*read_tokens)(const stc_dataset *ds, const size_t *rows, size_t n, stc_rows *out);
+    /* Text hashes / labels of a row range (NULL: read the rows and hash). */
+    int (*read_meta)(const stc_dataset *ds, size_t start, size_t n, uint64_t *hashes, float *labels);
     /* Frees backend_data (optional). */
     void (*close)(stc_dataset *ds);
 } stc_dataset_backend;
@@ -149,6 +153,12 @@ int stc_ds_csv_parse(const stc_ds_schema *s, stc_ds_rec *rec, char delim, const 
  * empty file), NEED_MORE, BAD or NOMEM. */
 int stc_ds_csv_parse_header(stc_ds_schema *s, stc_ds_rec *rec, char delim, const char *p, size_t avail,
                          int at_eof, size_t *consumed, const char *path);
+
+/* Grows out's per-row arrays for n rows of nt texts and dim label floats. */
+int stc_ds_rows_reserve(stc_rows *out, size_t n, int nt, int dim);
+
+/* Opens a prepared HDF5 dataset (data/prepared_read.c). */
+int stc_ds_prepared_open(stc_dataset **out, const char *path);
 
 /* One record parser by format. */
 int stc_ds_parse_record(const stc_dataset *ds, stc_ds_rec *rec, const char *p, size_t avail, int at_eof,

@@ -27,6 +27,9 @@ void stc_sampler_list_names(stc_sampler_kind kind, char *buf, size_t size);
 int stc_sampler_startup_error(void);
 
 /* The SplitMix64 / MurmurHash3 64-bit finalizer: a bijective mix. */
+/* 2^64 / golden ratio: the rng's increment and a hash multiplier. */
+#define STC_GOLDEN 0x9E3779B97F4A7C15ull
+
 static inline uint64_t stc_sampler_fmix64(uint64_t z)
 {
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;

@@ -189,6 +189,58 @@ int stc_comm_barrier(const stc_comm *c)
     return err == MPI_SUCCESS ? 0 : mpi_fail(err, "MPI_Barrier");
 }
 
+int stc_comm_gather_bytes(const stc_comm *c, const void *in, size_t n, int root, void **out, size_t *sizes)
+{
+    if (n > INT_MAX)
+        return stc_errorf(STC_ERR_INTERNAL, "gather of %zu bytes exceeds MPI's int count", n);
+    int me = (int)n, *cnt = NULL, *disp = NULL;
+    char *buf = NULL;
+    if (c->rank == root) {
+        cnt = malloc(sizeof(int) * (size_t)c->world);
+        disp = malloc(sizeof(int) * (size_t)c->world);
+        if (!cnt || !disp) {
+            free(cnt);
+            free(disp);
+            return stc_errorf(STC_ERR_NOMEM, "out of memory for a gather");
+        }
+    }
+    watch_begin("gather");
+    int err = MPI_Gather(&me, 1, MPI_INT, cnt, 1, MPI_INT, root, MPI_COMM_WORLD);
+    watch_end();
+    if (err != MPI_SUCCESS) {
+        free(cnt);
+        free(disp);
+        return mpi_fail(err, "MPI_Gather");
+    }
+    if (c->rank == root) {
+        size_t total = 0;
+        for (int r = 0; r < c->world; r++) {
+            disp[r] = (int)total;
+            sizes[r] = (size_t)cnt[r];
+            total += (size_t)cnt[r];
+        }
+        buf = total > INT_MAX ? NULL : malloc(total ? total : 1);
+        if (!buf) {
+            free(cnt);
+            free(disp);
+            /* The others are already in the Gatherv below: end the job. */
+            return stc_errorf(STC_ERR_NOMEM, "cannot gather %zu bytes on rank %d", total, root);
+        }
+    }
+    watch_begin("gather");
+    err = MPI_Gatherv(in, me, MPI_BYTE, buf, cnt, disp, MPI_BYTE, root, MPI_COMM_WORLD);
+    watch_end();
+    free(cnt);
+    free(disp);
+    if (err != MPI_SUCCESS) {
+        free(buf);
+        return mpi_fail(err, "MPI_Gatherv");
+    }
+    if (c->rank == root)
+        *out = buf;
+    return 0;
+}
+
 void stc_comm_abort(int code)
 {
     int inited = 0, fin = 0;

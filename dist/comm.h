@@ -44,6 +44,11 @@ int stc_comm_allgather_f32(const stc_comm *c, float *out, const float *in, size_
 int stc_comm_broadcast(const stc_comm *c, void *buf, size_t bytes, int root);
 int stc_comm_barrier(const stc_comm *c);
 
+/* Gathers every rank's n bytes on root: there *out is a malloc'd buffer of
+ * the ranks' bytes in rank order and sizes[r] (world entries) each rank's
+ * count; elsewhere out and sizes are untouched. Each rank's n < 2 GiB. */
+int stc_comm_gather_bytes(const stc_comm *c, const void *in, size_t n, int root, void **out, size_t *sizes);
+
 /* Ends every rank with exit code `code` (MPI_Abort); used by the entry point
  * only, after printing the reason. */
 void stc_comm_abort(int code);

@@ -12,6 +12,7 @@ static void usage(FILE *f)
             "commands:\n"
             "  train     fine-tune a Sentence Transformers model (JSON config; mpirun for ranks)\n"
             "  encode    embed texts with a Sentence Transformers model into HDF5\n"
+            "  prepare   tokenize a training dataset once into HDF5 (mpirun splits the work)\n"
             "  tokenize  print the token ids the model sees, one JSON array per text\n"
             "  launch    run a command on N ranks of this node (mpirun without the flags)\n"
             "\n"
@@ -31,6 +32,8 @@ int main(int argc, char **argv)
         return stc_cmd_encode(argc - 1, argv + 1);
     if (!strcmp(cmd, "launch"))
         return stc_cmd_launch(argc - 1, argv + 1);
+    if (!strcmp(cmd, "prepare"))
+        return stc_cmd_prepare(argc - 1, argv + 1);
     if (!strcmp(cmd, "tokenize"))
         return stc_cmd_tokenize(argc - 1, argv + 1);
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {

@@ -138,3 +138,34 @@ int stc_collate(stc_collator *c, const char *dataset, const char *const *col_nam
     b->T = T;
     return 0;
 }
+
+int stc_collate_ids(stc_collator *c, int n_cols, int B, const int32_t *ids, const size_t *off)
+{
+    int n = n_cols * B;
+    if (n > c->max_texts)
+        return stc_errorf(STC_ERR_INTERNAL, "batch of %d texts exceeds the collator's %d", n, c->max_texts);
+    stc_token_batch *b = &c->batch;
+    int32_t vocab = c->model->bert.cfg.vocab_size;
+    int T = 0;
+    b->B = n;
+    b->cu_seqlens[0] = 0;
+    for (int s = 0; s < n; s++) {
+        size_t len = off[s + 1] - off[s];
+        if (len < 1 || len > (size_t)c->max_len)
+            return stc_errorf(STC_ERR_DATA, "text %d of the batch has %zu token ids (1..%d expected)", s, len,
+                              c->max_len);
+        for (size_t k = 0; k < len; k++) {
+            int32_t id = ids[off[s] + k];
+            if (id < 0 || id >= vocab)
+                return stc_errorf(STC_ERR_DATA, "token id %d outside the model's vocabulary (%d)", (int)id, (int)vocab);
+            b->ids[T] = id;
+            b->pos[T] = (int32_t)k;
+            b->types[T] = 0;
+            T++;
+        }
+        b->skip[s] = 0;
+        b->cu_seqlens[s + 1] = T;
+    }
+    b->T = T;
+    return 0;
+}

@@ -43,6 +43,11 @@ int stc_collator_prompt(const stc_collator *c, const char *dataset, const char *
 int stc_collate(stc_collator *c, const char *dataset, const char *const *col_names, int n_cols, int B,
                 const char *const *texts, const size_t *lens, long *n_invalid, long *n_truncated);
 
+/* Packs already tokenized texts (a prepared dataset's ids: n_cols x B texts,
+ * text s's ids at ids[off[s] .. off[s + 1])) into c->batch. Ids outside the
+ * model's vocabulary or a text longer than max_len are STC_ERR_DATA. */
+int stc_collate_ids(stc_collator *c, int n_cols, int B, const int32_t *ids, const size_t *off);
+
 #ifdef __cplusplus
 }
 #endif

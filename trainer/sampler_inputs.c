@@ -6,41 +6,27 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Rows read per pass over a dataset. */
-enum { SCAN_ROWS = 4096 };
+/* Rows per metadata read. */
+enum { SCAN_ROWS = 65536 };
 
 static int scan(stc_dataset *ds, const char *name, uint64_t *hashes, double *labels)
 {
     size_t n = stc_dataset_num_rows(ds);
     int cols = stc_dataset_num_text_columns(ds);
-    stc_rows r;
-    stc_rows_init(&r);
-    size_t *ids = stc_malloc(sizeof(size_t) * SCAN_ROWS, "row ids");
-    int rc = ids ? 0 : STC_ERR_NOMEM;
+    if (labels && stc_dataset_label_dim(ds) != 1)
+        return stc_errorf(STC_ERR_DATA, "%s: group_by_label needs a scalar \"label\" or \"score\" column", name);
+    float *lab = labels ? stc_malloc(sizeof(float) * SCAN_ROWS, "labels") : NULL;
+    if (labels && !lab)
+        return STC_ERR_NOMEM;
+    int rc = 0;
     for (size_t start = 0; !rc && start < n; start += SCAN_ROWS) {
         size_t k = n - start < SCAN_ROWS ? n - start : SCAN_ROWS;
-        for (size_t i = 0; i < k; i++)
-            ids[i] = start + i;
-        if ((rc = stc_dataset_read_rows(ds, ids, k, &r)))
+        if ((rc = stc_dataset_read_meta(ds, start, k, hashes ? hashes + start * (size_t)cols : NULL, lab)))
             break;
-        for (size_t i = 0; i < k; i++) {
-            if (hashes)
-                for (int c = 0; c < cols; c++) {
-                    size_t len;
-                    const char *t = stc_rows_text(&r, i, c, &len);
-                    hashes[(start + i) * (size_t)cols + (size_t)c] = stc_sampler_hash_text(t, len);
-                }
-            if (labels) {
-                if (r.label_dim != 1) {
-                    rc = stc_errorf(STC_ERR_DATA, "%s: group_by_label needs a scalar \"label\" or \"score\" column", name);
-                    break;
-                }
-                labels[start + i] = r.labels[i];
-            }
-        }
+        for (size_t i = 0; labels && i < k; i++)
+            labels[start + i] = lab[i];
     }
-    free(ids);
-    stc_rows_free(&r);
+    free(lab);
     return rc;
 }
 

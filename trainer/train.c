@@ -8,6 +8,7 @@
 #include "model/st_train.h"
 #include "data/sampler.h"
 #include "trainer/sampler_inputs.h"
+#include "data/prepared.h"
 #include "trainer/collate.h"
 #include "trainer/losses.h"
 #include "trainer/optimizer.h"
@@ -127,6 +128,9 @@ static int load_sets(trainer *t)
         /* A dataset that does not fit the config is found here, before any
          * work, and is a usage error like any other config mistake. */
         if ((rc = stc_dataset_open(&s->ds, s->path, &o)))
+            return rc == STC_ERR_DATA ? STC_ERR_USAGE : rc;
+        /* A prepared dataset's ids must come from this model's tokenizer. */
+        if ((rc = stc_dataset_check_prepared(s->ds, t->model.dir, t->model.do_lower_case, t->model.max_seq_length)))
             return rc == STC_ERR_DATA ? STC_ERR_USAGE : rc;
         if (stc_dataset_num_bad_rows(s->ds) && t->comm->rank == 0)
             fprintf(stderr, "stc train: %s: %zu bad rows skipped (first: %s)\n", s->path,
@@ -297,12 +301,27 @@ static int micro_step(trainer *t, const train_set *s, const size_t *rows, int n,
     *tokens = 0;
     if (n == 0)
         return 0; /* a rank without rows in a short last batch still joins the all-reduce */
-    if ((rc = stc_dataset_read_rows(s->ds, rows, (size_t)n, &t->rows)))
-        return rc;
+    /* Prepared datasets give token ids, unless a prompt has to be tokenized
+     * together with the text. */
+    int use_ids = stc_dataset_is_prepared(s->ds);
+    for (int c = 0; use_ids && c < s->n_cols; c++) {
+        const char *prompt;
+        if ((rc = stc_collator_prompt(&t->col, s->name, s->col_names[c], &prompt)))
+            return rc;
+        use_ids = prompt == NULL || prompt[0] == 0;
+    }
     long invalid = 0, truncated = 0;
-    if ((rc = stc_collate(&t->col, s->name, s->col_names, s->n_cols, n, t->rows.texts, t->rows.text_lens, &invalid,
-                          &truncated)))
-        return rc;
+    if (use_ids) {
+        if ((rc = stc_dataset_read_tokens(s->ds, rows, (size_t)n, &t->rows)) ||
+            (rc = stc_collate_ids(&t->col, s->n_cols, n, t->rows.tok_ids, t->rows.tok_off)))
+            return stc_error_prefix(rc, "%s", s->path);
+    } else {
+        if ((rc = stc_dataset_read_rows(s->ds, rows, (size_t)n, &t->rows)))
+            return rc;
+        if ((rc = stc_collate(&t->col, s->name, s->col_names, s->n_cols, n, t->rows.texts, t->rows.text_lens,
+                              &invalid, &truncated)))
+            return rc;
+    }
     const stc_ops *ops = stc_ops_cpu();
     const stc_token_batch *full = &t->col.batch;
     int D = t->model.dim, n_texts = full->B;
