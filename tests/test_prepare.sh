@@ -23,7 +23,9 @@ fail() { fails=$((fails+1)); echo "FAIL: $*" >&2; }
 mpi() { mpirun --oversubscribe --allow-run-as-root -np "$1" -x OMP_NUM_THREADS=1 -x OPENBLAS_NUM_THREADS=1 "${@:2}"; }
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 model=$PWD/fixtures/encode/tiny-bert
-fix=$PWD/fixtures/train
+fix=$tmp/fix   # copies: opening a dataset writes its row index beside it
+mkdir -p "$fix/mnrl" "$fix/cosent"
+cp fixtures/train/mnrl/train.jsonl "$fix/mnrl/"; cp fixtures/train/cosent/train.jsonl "$fix/cosent/"
 
 # 1. 1, 2 and 3 ranks write the same content.
 data=$fix/mnrl/train.jsonl
