@@ -73,6 +73,10 @@ typedef struct {
     int n_comp;
     char comp_names[STC_LOSS_MAX_COMPONENTS][48];
     double comp_step[STC_LOSS_MAX_COMPONENTS], comp_log[STC_LOSS_MAX_COMPONENTS];
+    /* Seconds this rank spent reading and collating rows since the last log
+     * line, and that interval's length: the data pipeline's share of the
+     * step time, logged as data_share. */
+    double data_s, log_dt;
     FILE *log;            /* output_dir/log.jsonl (rank 0) */
     int tty;
     double t0;
@@ -303,6 +307,7 @@ static int micro_step(trainer *t, const train_set *s, const size_t *rows, int n,
         return 0; /* a rank without rows in a short last batch still joins the all-reduce */
     /* Prepared datasets give token ids, unless a prompt has to be tokenized
      * together with the text. */
+    double t_data = stc_now_s();
     int use_ids = stc_dataset_is_prepared(s->ds);
     for (int c = 0; use_ids && c < s->n_cols; c++) {
         const char *prompt;
@@ -322,6 +327,7 @@ static int micro_step(trainer *t, const train_set *s, const size_t *rows, int n,
                               &invalid, &truncated)))
             return rc;
     }
+    t->data_s += stc_now_s() - t_data;
     const stc_ops *ops = stc_ops_cpu();
     const stc_token_batch *full = &t->col.batch;
     int D = t->model.dim, n_texts = full->B;
@@ -414,6 +420,7 @@ static void log_line(trainer *t, int64_t step, double epoch, double loss, double
     cJSON_AddNumberToObject(o, "samples_per_second", round(samples_s * 1000) / 1000);
     cJSON_AddNumberToObject(o, "tokens_per_second", round(tokens_s * 10) / 10);
     cJSON_AddNumberToObject(o, "skipped_steps", (double)skipped);
+    cJSON_AddNumberToObject(o, "data_share", t->log_dt > 0 ? round(t->data_s / t->log_dt * 1e4) / 1e4 : 0.0);
     char *line = cJSON_PrintUnformatted(o); /* NaN becomes null */
     if (line && t->log) {
         fprintf(t->log, "%s\n", line);
@@ -726,6 +733,7 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
                 if (comm->world > 1 && (rc = stc_comm_allreduce_sum_f64(comm, fl, 2)))
                     goto out;
                 int64_t nsteps = step - t.last_log_step;
+                t.log_dt = dt;
                 log_line(&t, step, epoch_f, loss_since_log / (double)nsteps, last_norm, factor,
                          dt > 0 ? fl[0] / dt : 0.0, dt > 0 ? fl[1] / dt : 0.0, skipped);
                 loss_since_log = 0.0;
@@ -733,6 +741,7 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
                 for (int k = 0; k < t.n_comp; k++)
                     t.comp_log[k] = 0.0;
                 samples_since_log = tokens_since_log = 0;
+                t.data_s = 0.0;
                 log_t0 = stc_now_s();
             }
         }
