@@ -20,3 +20,11 @@ set_tests_properties(test_dist_encode PROPERTIES TIMEOUT 300 RESOURCE_LOCK mpi E
 add_test(NAME test_dist_watchdog COMMAND bash -c
   "start=$(date +%s); ${MPIEXEC_EXECUTABLE} --oversubscribe --allow-run-as-root -np 2 -x STC_TEST_HANG=1 $<TARGET_FILE:test_dist> 2>&1 | tee /dev/stderr | grep -q 'rank 0: barrier at step 7 timed out' && [ $(( $(date +%s) - start )) -lt 20 ]")
 set_tests_properties(test_dist_watchdog PROPERTIES TIMEOUT 60 RESOURCE_LOCK mpi)
+# The NCCL transport against the MPI one (GPU machines; elsewhere it prints
+# why it is skipped and exits 77). One rank per GPU.
+if(TARGET stc_nccl)
+  add_executable(test_nccl test_nccl.c)
+  target_link_libraries(test_nccl PRIVATE stc_nccl)
+  add_test(NAME test_nccl COMMAND ${STC_MPIRUN} -np 1 $<TARGET_FILE:test_nccl>)
+  set_tests_properties(test_nccl PROPERTIES TIMEOUT 120 RESOURCE_LOCK mpi SKIP_RETURN_CODE 77)
+endif()
