@@ -1,5 +1,6 @@
 /* The embeddings output file, serial or parallel, resumable (see h5_embeddings.h). */
 #include "data/h5_embeddings.h"
+#include "data/h5_attrs.h"
 #include "util/error.h"
 #include "util/fileio.h"
 
@@ -37,65 +38,19 @@ static hid_t file_type(stc_precision prec)
     return -1;
 }
 
-static int attr_string(hid_t obj, const char *name, const char *value)
-{
-    hid_t st = H5Tcopy(H5T_C_S1);
-    H5Tset_size(st, strlen(value) + 1);
-    H5Tset_strpad(st, H5T_STR_NULLTERM);
-    H5Tset_cset(st, H5T_CSET_UTF8);
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = H5Acreate2(obj, name, st, sp, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t e = a < 0 ? -1 : H5Awrite(a, st, value);
-    if (a >= 0)
-        H5Aclose(a);
-    H5Sclose(sp);
-    H5Tclose(st);
-    return e < 0 ? -1 : 0;
-}
-
-static int attr_long(hid_t obj, const char *name, long long value)
-{
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = H5Acreate2(obj, name, H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t e = a < 0 ? -1 : H5Awrite(a, H5T_NATIVE_LLONG, &value);
-    if (a >= 0)
-        H5Aclose(a);
-    H5Sclose(sp);
-    return e < 0 ? -1 : 0;
-}
-
 /* 1 if obj's string attribute `name` equals value. */
 static int attr_string_is(hid_t obj, const char *name, const char *value)
 {
-    if (H5Aexists(obj, name) <= 0)
-        return 0;
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    hid_t t = a < 0 ? -1 : H5Aget_type(a);
-    int same = 0;
-    if (t >= 0 && H5Tget_class(t) == H5T_STRING && !H5Tis_variable_str(t)) {
-        size_t sz = H5Tget_size(t);
-        char *buf = calloc(sz + 1, 1);
-        if (buf && H5Aread(a, t, buf) >= 0)
-            same = strcmp(buf, value) == 0;
-        free(buf);
-    }
-    if (t >= 0)
-        H5Tclose(t);
-    if (a >= 0)
-        H5Aclose(a);
+    char *v = stc_h5_attr_read_string(obj, name);
+    int same = v && !strcmp(v, value);
+    free(v);
     return same;
 }
 
 static int attr_long_is(hid_t obj, const char *name, long long value)
 {
-    if (H5Aexists(obj, name) <= 0)
-        return 0;
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    long long v = 0;
-    int ok = a >= 0 && H5Aread(a, H5T_NATIVE_LLONG, &v) >= 0;
-    if (a >= 0)
-        H5Aclose(a);
-    return ok && v == value;
+    long long v;
+    return stc_h5_attr_read_long(obj, name, &v) == 0 && v == value;
 }
 
 static hid_t file_access(const stc_h5_embeddings *w, const void *mpi_comm)
@@ -222,11 +177,12 @@ int stc_h5_embeddings_open(stc_h5_embeddings *w, const char *path, size_t n, siz
         stc_h5_embeddings_abort(w, 0);
         return stc_errorf(STC_ERR_IO, "%s: cannot create dataset \"embeddings\" [%zu, %zu]", path, n, cols);
     }
-    if (attr_string(w->dset, "model", info->model ? info->model : "") ||
-        attr_string(w->dset, "precision", stc_precision_name(prec)) ||
-        attr_string(w->dset, "prompt", info->prompt ? info->prompt : "") ||
-        attr_long(w->dset, "normalize", info->normalize) || attr_long(w->dset, "truncate_dim", info->truncate_dim) ||
-        attr_long(w->dset, "chunk_rows", (long long)chunk_rows) || H5Fflush(w->file, H5F_SCOPE_GLOBAL) < 0) {
+    if (stc_h5_attr_write_string(w->dset, "model", info->model ? info->model : "") ||
+        stc_h5_attr_write_string(w->dset, "precision", stc_precision_name(prec)) ||
+        stc_h5_attr_write_string(w->dset, "prompt", info->prompt ? info->prompt : "") ||
+        stc_h5_attr_write_long(w->dset, "normalize", info->normalize) ||
+        stc_h5_attr_write_long(w->dset, "truncate_dim", info->truncate_dim) ||
+        stc_h5_attr_write_long(w->dset, "chunk_rows", (long long)chunk_rows) || H5Fflush(w->file, H5F_SCOPE_GLOBAL) < 0) {
         stc_h5_embeddings_abort(w, 0);
         return stc_errorf(STC_ERR_IO, "%s: cannot write attributes", path);
     }
@@ -269,7 +225,7 @@ int stc_h5_embeddings_mark_done(stc_h5_embeddings *w, size_t c)
 int stc_h5_embeddings_commit(stc_h5_embeddings *w)
 {
     int rc = 0;
-    if (attr_long(w->file, "complete", 1))
+    if (stc_h5_attr_write_long(w->file, "complete", 1))
         rc = stc_errorf(STC_ERR_IO, "%s: cannot mark complete", w->tmp_path);
     H5Dclose(w->dset);
     H5Dclose(w->done);

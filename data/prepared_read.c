@@ -3,6 +3,7 @@
  * the requested rows: their offsets (a point selection), then each row's
  * ids or text bytes (a hyperslab). */
 #include "data/dataset_internal.h"
+#include "data/h5_attrs.h"
 #include "data/prepared.h"
 #include "data/sampler.h"
 #include "util/fileio.h"
@@ -55,41 +56,6 @@ static void prepared_close(stc_dataset *ds)
     free(p->pair);
     free(p);
     ds->backend_data = NULL;
-}
-
-/* A string attribute of the file root, malloc'd; NULL if absent or not a
- * fixed-length string. */
-static char *attr_string(hid_t obj, const char *name)
-{
-    if (H5Aexists(obj, name) <= 0)
-        return NULL;
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    hid_t t = a < 0 ? -1 : H5Aget_type(a);
-    char *buf = NULL;
-    if (t >= 0 && H5Tget_class(t) == H5T_STRING && !H5Tis_variable_str(t)) {
-        size_t sz = H5Tget_size(t);
-        buf = calloc(sz + 1, 1);
-        if (buf && H5Aread(a, t, buf) < 0) {
-            free(buf);
-            buf = NULL;
-        }
-    }
-    if (t >= 0)
-        H5Tclose(t);
-    if (a >= 0)
-        H5Aclose(a);
-    return buf;
-}
-
-static int attr_long(hid_t obj, const char *name, long long *v)
-{
-    if (H5Aexists(obj, name) <= 0)
-        return -1;
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    int ok = a >= 0 && H5Aread(a, H5T_NATIVE_LLONG, v) >= 0;
-    if (a >= 0)
-        H5Aclose(a);
-    return ok ? 0 : -1;
 }
 
 /* Opens dataset name under g, checks it is rank-1 (or rank-2 if allowed)
@@ -352,21 +318,21 @@ static const stc_dataset_backend prepared_backend = {
 static int load_layout(stc_dataset *ds, prepared *p)
 {
     const char *path = ds->path;
-    char *fmt = attr_string(p->file, "stc_format");
+    char *fmt = stc_h5_attr_read_string(p->file, "stc_format");
     int ours = fmt && !strcmp(fmt, STC_PREPARED_FORMAT);
     free(fmt);
     if (!ours)
         return stc_errorf(STC_ERR_DATA, "%s: an HDF5 file, but not a dataset written by stc prepare (no "
                           "stc_format = \"" STC_PREPARED_FORMAT "\" attribute)", path);
     long long ver = 0, n_rows = -1, msl = 0;
-    if (attr_long(p->file, "stc_format_version", &ver) || ver != STC_PREPARED_VERSION)
+    if (stc_h5_attr_read_long(p->file, "stc_format_version", &ver) || ver != STC_PREPARED_VERSION)
         return stc_errorf(STC_ERR_DATA, "%s: prepared-dataset format version %lld; this stc reads version %d "
                           "(re-run stc prepare)", path, ver, STC_PREPARED_VERSION);
-    char *cols = attr_string(p->file, "columns"), *label = attr_string(p->file, "label_column");
-    char *kind = attr_string(p->file, "label_kind"), *th = attr_string(p->file, "tokenizer_hash");
+    char *cols = stc_h5_attr_read_string(p->file, "columns"), *label = stc_h5_attr_read_string(p->file, "label_column");
+    char *kind = stc_h5_attr_read_string(p->file, "label_kind"), *th = stc_h5_attr_read_string(p->file, "tokenizer_hash");
     int rc = 0;
     cJSON *arr = cols ? cJSON_Parse(cols) : NULL;
-    if (attr_long(p->file, "n_rows", &n_rows) || n_rows < 0 || attr_long(p->file, "max_seq_length", &msl) ||
+    if (stc_h5_attr_read_long(p->file, "n_rows", &n_rows) || n_rows < 0 || stc_h5_attr_read_long(p->file, "max_seq_length", &msl) ||
         msl <= 0 || !arr || !cJSON_IsArray(arr) || cJSON_GetArraySize(arr) < 1 ||
         cJSON_GetArraySize(arr) > STC_DATASET_MAX_COLUMNS || !label || !kind || !th || strlen(th) != 16 ||
         (strcmp(kind, "none") && strcmp(kind, "scalar") && strcmp(kind, "vector")) ||
@@ -467,8 +433,8 @@ static int load_layout(stc_dataset *ds, prepared *p)
         ds->schema.label_dim = dim;
     }
     long long nb = 0, ni = 0;
-    attr_long(p->file, "n_bad_rows", &nb);
-    attr_long(p->file, "n_invalid_utf8", &ni);
+    stc_h5_attr_read_long(p->file, "n_bad_rows", &nb);
+    stc_h5_attr_read_long(p->file, "n_invalid_utf8", &ni);
     ds->n_bad = (size_t)(nb > 0 ? nb : 0);
     ds->n_invalid = (size_t)(ni > 0 ? ni : 0);
 out:

@@ -1,5 +1,6 @@
 /* Writing prepared datasets (see prepared.h): one process writes the file,
  * block after block, into "<path>.tmp", renamed when every row is in. */
+#include "data/h5_attrs.h"
 #include "data/prepared.h"
 #include "data/sampler.h"
 #include "util/error.h"
@@ -31,33 +32,6 @@ struct stc_prepared_writer {
 static int h5_fail(stc_prepared_writer *w, const char *what)
 {
     return stc_errorf(STC_ERR_IO, "%s: HDF5 cannot %s (disk full or no permission?)", w->tmp_path, what);
-}
-
-static int attr_string(hid_t obj, const char *name, const char *value)
-{
-    hid_t st = H5Tcopy(H5T_C_S1);
-    H5Tset_size(st, strlen(value) + 1);
-    H5Tset_strpad(st, H5T_STR_NULLTERM);
-    H5Tset_cset(st, H5T_CSET_UTF8);
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = H5Acreate2(obj, name, st, sp, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t e = a < 0 ? -1 : H5Awrite(a, st, value);
-    if (a >= 0)
-        H5Aclose(a);
-    H5Sclose(sp);
-    H5Tclose(st);
-    return e < 0 ? -1 : 0;
-}
-
-static int attr_long(hid_t obj, const char *name, long long value)
-{
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = H5Acreate2(obj, name, H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t e = a < 0 ? -1 : H5Awrite(a, H5T_NATIVE_LLONG, &value);
-    if (a >= 0)
-        H5Aclose(a);
-    H5Sclose(sp);
-    return e < 0 ? -1 : 0;
 }
 
 /* A 1-D (rank 1) or 2-D dataset of type t: growable (unlimited first
@@ -173,18 +147,18 @@ int stc_prepared_writer_open(stc_prepared_writer **out, const char *path, const 
     *j++ = ']';
     *j = 0;
     const char *kind = !info->label_name ? "none" : info->label_vector ? "vector" : "scalar";
-    int bad = attr_string(w->file, "stc_format", STC_PREPARED_FORMAT) ||
-              attr_long(w->file, "stc_format_version", STC_PREPARED_VERSION) ||
-              attr_long(w->file, "n_rows", (long long)n_rows) || attr_string(w->file, "columns", json) ||
-              attr_string(w->file, "label_column", info->label_name ? info->label_name : "") ||
-              attr_string(w->file, "label_kind", kind) ||
-              attr_string(w->file, "tokenizer_hash", info->tokenizer_hash) ||
-              attr_long(w->file, "max_seq_length", info->max_seq_length) ||
-              attr_long(w->file, "do_lower_case", info->do_lower_case) ||
-              attr_string(w->file, "model", info->model ? info->model : "") ||
-              attr_string(w->file, "source", info->source ? info->source : "") ||
-              attr_long(w->file, "n_bad_rows", info->n_bad_rows) ||
-              attr_long(w->file, "n_invalid_utf8", info->n_invalid_utf8);
+    int bad = stc_h5_attr_write_string(w->file, "stc_format", STC_PREPARED_FORMAT) ||
+              stc_h5_attr_write_long(w->file, "stc_format_version", STC_PREPARED_VERSION) ||
+              stc_h5_attr_write_long(w->file, "n_rows", (long long)n_rows) || stc_h5_attr_write_string(w->file, "columns", json) ||
+              stc_h5_attr_write_string(w->file, "label_column", info->label_name ? info->label_name : "") ||
+              stc_h5_attr_write_string(w->file, "label_kind", kind) ||
+              stc_h5_attr_write_string(w->file, "tokenizer_hash", info->tokenizer_hash) ||
+              stc_h5_attr_write_long(w->file, "max_seq_length", info->max_seq_length) ||
+              stc_h5_attr_write_long(w->file, "do_lower_case", info->do_lower_case) ||
+              stc_h5_attr_write_string(w->file, "model", info->model ? info->model : "") ||
+              stc_h5_attr_write_string(w->file, "source", info->source ? info->source : "") ||
+              stc_h5_attr_write_long(w->file, "n_bad_rows", info->n_bad_rows) ||
+              stc_h5_attr_write_long(w->file, "n_invalid_utf8", info->n_invalid_utf8);
     free(json);
     hid_t g = bad ? -1 : H5Gcreate2(w->file, "columns", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     bad = bad || g < 0;
@@ -210,7 +184,7 @@ int stc_prepared_writer_open(stc_prepared_writer **out, const char *path, const 
     if (!bad && w->label_dim) {
         w->label = create_dataset(w->file, "label", H5T_IEEE_F32LE, n_rows, info->label_vector ? (hsize_t)w->label_dim : 0,
                                   ROWS_CHUNK, 0);
-        bad = w->label < 0 || attr_string(w->label, "column", info->label_name);
+        bad = w->label < 0 || stc_h5_attr_write_string(w->label, "column", info->label_name);
     }
     if (bad) {
         int rc = h5_fail(w, "create the datasets");

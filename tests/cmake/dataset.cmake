@@ -20,6 +20,7 @@ stc_add_fuzzer(dataset ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_dataset.c
           ${CMAKE_SOURCE_DIR}/data/dataset_csv.c ${CMAKE_SOURCE_DIR}/data/row_index.c
           ${CMAKE_SOURCE_DIR}/data/tokenizer_unicode.c ${CMAKE_SOURCE_DIR}/data/tokenizer_tables.c
           ${CMAKE_SOURCE_DIR}/data/prepared_read.c ${CMAKE_SOURCE_DIR}/data/text_hash.c
+          ${CMAKE_SOURCE_DIR}/data/h5_attrs.c
           ${CMAKE_SOURCE_DIR}/util/error.c ${CMAKE_SOURCE_DIR}/util/fileio.c
   LIBS m PkgConfig::UTF8PROC PkgConfig::HDF5 PkgConfig::CJSON)
 
