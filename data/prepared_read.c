@@ -59,14 +59,25 @@ static void prepared_close(stc_dataset *ds)
 }
 
 /* Opens dataset name under g, checks it is rank-1 (or rank-2 if allowed)
- * with an integer/float class, and gives its first dimension. */
-static hid_t open_1d(hid_t g, const char *name, hsize_t *len, int allow_2d, int *is_2d)
+ * of type class cls and element size (bytes), and gives its first
+ * dimension. HDF5 would convert other types on read without a word, so a
+ * dataset of the wrong type is refused instead (RELIABILITY.md). */
+static hid_t open_1d(hid_t g, const char *name, H5T_class_t cls, size_t size, hsize_t *len, int allow_2d,
+                     int *is_2d)
 {
     if (H5Lexists(g, name, H5P_DEFAULT) <= 0)
         return -1;
     hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
     if (d < 0)
         return -1;
+    hid_t t = H5Dget_type(d);
+    int ok = t >= 0 && H5Tget_class(t) == cls && H5Tget_size(t) == size;
+    if (t >= 0)
+        H5Tclose(t);
+    if (!ok) {
+        H5Dclose(d);
+        return -1;
+    }
     hid_t sp = H5Dget_space(d);
     int r = H5Sget_simple_extent_ndims(sp);
     hsize_t dims[2] = {0, 0};
@@ -378,17 +389,17 @@ static int load_layout(stc_dataset *ds, prepared *p)
                       : -1;
         hsize_t lo = 0, lto = 0, lh = 0;
         if (g >= 0) {
-            p->ids[c] = open_1d(g, "input_ids", &p->n_ids[c], 0, NULL);
-            p->offs[c] = open_1d(g, "offsets", &lo, 0, NULL);
-            p->text[c] = open_1d(g, "text", &p->n_bytes[c], 0, NULL);
-            p->toffs[c] = open_1d(g, "text_offsets", &lto, 0, NULL);
-            p->hash[c] = open_1d(g, "text_hash", &lh, 0, NULL);
+            p->ids[c] = open_1d(g, "input_ids", H5T_INTEGER, 4, &p->n_ids[c], 0, NULL);
+            p->offs[c] = open_1d(g, "offsets", H5T_INTEGER, 8, &lo, 0, NULL);
+            p->text[c] = open_1d(g, "text", H5T_INTEGER, 1, &p->n_bytes[c], 0, NULL);
+            p->toffs[c] = open_1d(g, "text_offsets", H5T_INTEGER, 8, &lto, 0, NULL);
+            p->hash[c] = open_1d(g, "text_hash", H5T_INTEGER, 8, &lh, 0, NULL);
             H5Gclose(g);
         }
         if (g < 0 || p->ids[c] < 0 || p->offs[c] < 0 || p->text[c] < 0 || p->toffs[c] < 0 || p->hash[c] < 0 ||
             lo != (hsize_t)n_rows + 1 || lto != (hsize_t)n_rows + 1 || lh != (hsize_t)n_rows) {
             rc = stc_errorf(STC_ERR_DATA, "%s: damaged prepared dataset: group \"%s\" lacks input_ids, offsets, "
-                            "text, text_offsets or text_hash of %lld rows", path, grp, n_rows);
+                            "text, text_offsets or text_hash of %lld rows (with the types of the layout)", path, grp, n_rows);
             break;
         }
         /* The last offsets must end the flat arrays: a cheap check that the
@@ -405,7 +416,7 @@ static int load_layout(stc_dataset *ds, prepared *p)
     if (!rc && has_label) {
         names[nt] = strdup(label);
         hsize_t ln = 0;
-        p->label = names[nt] ? open_1d(p->file, "label", &ln, 1, &p->label_2d) : -1;
+        p->label = names[nt] ? open_1d(p->file, "label", H5T_FLOAT, 4, &ln, 1, &p->label_2d) : -1;
         if (p->label < 0 || ln != (hsize_t)n_rows || p->label_2d != !strcmp(kind, "vector")) {
             rc = stc_errorf(STC_ERR_DATA, "%s: damaged prepared dataset: \"label\" missing or not [%lld%s]", path,
                             n_rows, p->label_2d ? ", D" : "");

@@ -324,6 +324,20 @@ int main(void)
     H5Fclose(f);
     expect_open_error(dam, "damaged prepared dataset");
     unlink(dam);
+    /* Ours but a dataset of another type (float ids): refused, not
+     * converted. */
+    CHECK(prepare(FX "pairs.jsonl", dam, tok, 64) == 0);
+    f = H5Fopen(dam, H5F_ACC_RDWR, H5P_DEFAULT);
+    CHECK(f >= 0 && H5Ldelete(f, "columns/anchor/input_ids", H5P_DEFAULT) >= 0);
+    hsize_t one = 100;
+    sp = H5Screate_simple(1, &one, NULL);
+    d = H5Dcreate2(f, "columns/anchor/input_ids", H5T_IEEE_F32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    CHECK(d >= 0);
+    H5Dclose(d);
+    H5Sclose(sp);
+    H5Fclose(f);
+    expect_open_error(dam, "with the types of the layout");
+    unlink(dam);
     free(dam);
     /* A missing file. */
     expect_open_error("fixtures/no-such-file.h5", "cannot open");
