@@ -252,32 +252,24 @@ static int load_structure(stc_router_config *rc, const cJSON *structure)
     return 0;
 }
 
-int stc_router_config_load(stc_router_config *rc, const char *dir)
+int stc_router_config_parse(stc_router_config *rc, const char *json, size_t len, const char *path)
 {
     memset(rc, 0, sizeof *rc);
     rc->default_route = -1;
     rc->allow_empty_key = 1;
-    cJSON *root = NULL;
     int rc_ = 0;
-    rc->path = stc_path_join(dir, "router_config.json");
-    if (!rc->path)
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
+    if (!(rc->path = strdup(path))) {
+        cJSON_Delete(root);
         return stc_errorf(STC_ERR_NOMEM, "out of memory");
-    if (!stc_is_file(rc->path)) {
-        /* Python falls back to config.json, where the Asym module kept it. */
-        char *legacy = stc_path_join(dir, "config.json");
-        if (legacy && stc_is_file(legacy)) {
-            free(rc->path);
-            rc->path = legacy;
-        } else {
-            free(legacy);
-            rc_ = stc_errorf(STC_ERR_DATA, "%s: not found; a Router module keeps its routes there", rc->path);
-            goto out;
-        }
     }
-    if ((rc_ = stc_json_load(rc->path, &root)))
+    if (!root) {
+        rc_ = stc_errorf(STC_ERR_DATA, "%s: invalid JSON near byte %ld", path, end ? (long)(end - json) : -1L);
         goto out;
+    }
     if (!cJSON_IsObject(root)) {
-        rc_ = stc_errorf(STC_ERR_DATA, "%s: expected a JSON object with \"types\", \"structure\" and \"parameters\"", rc->path);
+        rc_ = stc_errorf(STC_ERR_DATA, "%s: expected a JSON object with \"types\", \"structure\" and \"parameters\"", path);
         goto out;
     }
     if ((rc_ = load_types(rc, cJSON_GetObjectItemCaseSensitive(root, "types"))) ||
@@ -287,18 +279,18 @@ int stc_router_config_load(stc_router_config *rc, const char *dir)
     const char *def = NULL;
     if (params && !cJSON_IsNull(params)) {
         if (!cJSON_IsObject(params)) {
-            rc_ = stc_errorf(STC_ERR_DATA, "%s: \"parameters\" must be an object", rc->path);
+            rc_ = stc_errorf(STC_ERR_DATA, "%s: \"parameters\" must be an object", path);
             goto out;
         }
-        if ((rc_ = stc_json_get_string(params, "default_route", rc->path, &def)) ||
-            (rc_ = stc_json_get_bool(params, "allow_empty_key", rc->path, &rc->allow_empty_key)))
+        if ((rc_ = stc_json_get_string(params, "default_route", path, &def)) ||
+            (rc_ = stc_json_get_bool(params, "allow_empty_key", path, &rc->allow_empty_key)))
             goto out;
     }
     /* Python's constructor: a named default must exist; without one,
      * allow_empty_key makes the first route the default. */
     if (def) {
         if ((rc->default_route = stc_router_find_route(rc, def)) < 0) {
-            rc_ = stc_errorf(STC_ERR_DATA, "%s: default_route \"%s\" is not a route of \"structure\"", rc->path, def);
+            rc_ = stc_errorf(STC_ERR_DATA, "%s: default_route \"%s\" is not a route of \"structure\"", path, def);
             goto out;
         }
     } else if (rc->allow_empty_key) {
@@ -312,11 +304,42 @@ out:
     return rc_;
 }
 
+int stc_router_config_load(stc_router_config *rc, const char *dir)
+{
+    memset(rc, 0, sizeof *rc);
+    rc->default_route = -1;
+    char *path = stc_path_join(dir, "router_config.json");
+    if (!path)
+        return stc_errorf(STC_ERR_NOMEM, "out of memory");
+    if (!stc_is_file(path)) {
+        /* Python falls back to config.json, where the Asym module kept it. */
+        char *legacy = stc_path_join(dir, "config.json");
+        if (!legacy || !stc_is_file(legacy)) {
+            int r = stc_errorf(STC_ERR_DATA, "%s: not found; a Router module keeps its routes there", path);
+            free(legacy);
+            free(path);
+            return r;
+        }
+        free(path);
+        path = legacy;
+    }
+    char *text;
+    size_t len;
+    int r = stc_read_file(path, &text, &len);
+    if (!r) {
+        r = stc_router_config_parse(rc, text, len, path);
+        free(text);
+    }
+    free(path);
+    return r;
+}
+
 /* A mapping rule for (task, modality) with NULL as Python's None: exact
- * equality of both, as a dict lookup of the tuple. */
+ * equality of both, as a dict lookup of the tuple (where a key given twice
+ * keeps its last rule, hence the search from the end). */
 static int mapping_lookup(const stc_router_config *rc, const char *task, const char *modality)
 {
-    for (int i = 0; i < rc->n_mappings; i++) {
+    for (int i = rc->n_mappings - 1; i >= 0; i--) {
         const stc_router_mapping *m = &rc->mappings[i];
         if (m->modality_is_tuple)
             continue;

@@ -23,6 +23,8 @@
 #ifndef STC_MODEL_ROUTER_H
 #define STC_MODEL_ROUTER_H
 
+#include <stddef.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -62,6 +64,9 @@ typedef struct {
 /* Reads dir/router_config.json (or, as Python does for models saved by the
  * old Asym module, dir/config.json). Errors name the file and the key. */
 int stc_router_config_load(stc_router_config *rc, const char *dir);
+
+/* The same from the file's bytes; path names it in messages. */
+int stc_router_config_parse(stc_router_config *rc, const char *json, size_t len, const char *path);
 void stc_router_config_free(stc_router_config *rc);
 
 /* The route that text inputs with this task take (task NULL = none given),
