@@ -55,7 +55,7 @@ static void fault_injection(const stc_comm *comm, size_t chunks_written)
 int stc_cmd_encode(int argc, char **argv)
 {
     const char *model_dir = NULL, *input = NULL, *output = NULL, *text_field = "text";
-    const char *prompt_name = NULL, *prompt = NULL, *precision = "float32";
+    const char *prompt_name = NULL, *prompt = NULL, *precision = "float32", *task = NULL;
     int batch_size = 32, normalize = 0, truncate_dim = 0, max_seq_length = 0, chunk_size = DEFAULT_CHUNK;
     stc_comm comm = {.rank = 0, .world = 1};
     int use_mpi = 0;
@@ -69,6 +69,7 @@ int stc_cmd_encode(int argc, char **argv)
         {"truncate-dim", STC_OPT_INT, &truncate_dim, "keep the first D dimensions (before normalising)"},
         {"prompt-name", STC_OPT_STRING, &prompt_name, "a prompt from the model's config (\"query\" = encode_query)"},
         {"prompt", STC_OPT_STRING, &prompt, "prompt text prepended to every text (wins over --prompt-name)"},
+        {"task", STC_OPT_STRING, &task, "Router models: the route's task, e.g. query | document (default: the default route)"},
         {"precision", STC_OPT_STRING, &precision, "float32 | float16 | int8 | uint8 | binary | ubinary"},
         {"max-seq-length", STC_OPT_INT, &max_seq_length, "tokens per text, special tokens included (default: the model's)"},
         {"chunk-size", STC_OPT_INT, &chunk_size, "texts per chunk: the unit ranks share and a rerun resumes from (default 4096)"},
@@ -116,6 +117,21 @@ int stc_cmd_encode(int argc, char **argv)
         }
     }
 
+    /* Python's encode(task=...): the route, checked before any text is
+     * read; a model without a Router ignores the task. The route is part of
+     * the output's identity, so a rerun with another task does not resume
+     * this one's file. */
+    int route;
+    char model_id[4096];
+    snprintf(model_id, sizeof model_id, "%s", model_dir);
+    if ((rc = stc_st_model_route_index(&model, task, &route))) {
+        stc_error_prefix(rc, "stc encode: %s", model_dir);
+        stc_st_model_free(&model);
+        goto fail;
+    }
+    if (stc_st_model_route_name(&model, route))
+        snprintf(model_id, sizeof model_id, "%s (route %s)", model_dir, stc_st_model_route_name(&model, route));
+
     stc_texts texts;
     if ((rc = stc_texts_load(&texts, input, text_field))) {
         stc_st_model_free(&model);
@@ -127,7 +143,7 @@ int stc_cmd_encode(int argc, char **argv)
     }
 
     stc_encode_opts eo = {.batch_size = batch_size, .max_seq_length = max_seq_length, .normalize = normalize,
-                          .truncate_dim = truncate_dim, .prompt = prompt};
+                          .truncate_dim = truncate_dim, .prompt = prompt, .task = task};
     stc_encoder *enc;
     if ((rc = stc_encoder_init(&enc, &model, stc_ops_cpu(), &eo)))
         goto free_texts;
@@ -150,7 +166,7 @@ int stc_cmd_encode(int argc, char **argv)
     stc_quant_ranges ranges = {0};
     stc_h5_embeddings out;
     int out_open = 0;
-    stc_h5_embeddings_info info = {.model = model_dir, .prompt = prompt, .normalize = normalize, .truncate_dim = truncate_dim};
+    stc_h5_embeddings_info info = {.model = model_id, .prompt = prompt, .normalize = normalize, .truncate_dim = truncate_dim};
     if (!emb || !qbuf || (calibrate && (rc = stc_quant_ranges_init(&ranges, dim)))) {
         rc = rc ? rc : STC_ERR_NOMEM;
         goto free_bufs;
@@ -238,7 +254,7 @@ int stc_cmd_encode(int argc, char **argv)
             fprintf(stderr, "stc: warning: %s: %ld invalid UTF-8 sequences replaced by U+FFFD\n", input, invalid);
         if (truncated)
             fprintf(stderr, "stc: %ld of %zu texts were truncated to %d tokens\n", truncated, texts.n,
-                    max_seq_length > 0 ? max_seq_length : model.max_seq_length);
+                    max_seq_length > 0 ? max_seq_length : stc_st_model_route(&model, route)->max_seq_length);
         fprintf(stderr, "stc: wrote %zu x %d %s embeddings to %s (%.1f s, %d rank%s)\n", texts.n, cols, precision,
                 output, stc_now_s() - ps.t0, comm.world, comm.world > 1 ? "s" : "");
     }

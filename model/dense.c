@@ -28,6 +28,14 @@ int stc_activation_from_torch_name(const char *name, stc_activation *out)
 
 int stc_dense_load_config(stc_dense *d, const char *dir, stc_param_table *t, int module_idx)
 {
+    char prefix[32];
+    snprintf(prefix, sizeof prefix, "%d.", module_idx);
+    return stc_dense_load_config_named(d, dir, t, module_idx, prefix);
+}
+
+int stc_dense_load_config_named(stc_dense *d, const char *dir, stc_param_table *t, int module_idx,
+                                const char *prefix)
+{
     char *path = stc_path_join(dir, "config.json");
     if (!path)
         return stc_errorf(STC_ERR_NOMEM, "out of memory");
@@ -53,16 +61,16 @@ int stc_dense_load_config(stc_dense *d, const char *dir, stc_param_table *t, int
         stc_error_prefix(rc, "%s", path);
         goto out;
     }
-    char name[64];
+    char name[256];
     int64_t wshape[2] = {d->out_features, d->in_features}, bshape[1] = {d->out_features};
-    snprintf(name, sizeof name, "%d.linear.weight", module_idx);
+    snprintf(name, sizeof name, "%slinear.weight", prefix);
     if ((d->w = stc_params_add(t, name, "linear.weight", module_idx, 2, wshape, 0)) < 0) {
         rc = STC_ERR_INTERNAL;
         goto out;
     }
     d->b = -1;
     if (d->has_bias) {
-        snprintf(name, sizeof name, "%d.linear.bias", module_idx);
+        snprintf(name, sizeof name, "%slinear.bias", prefix);
         if ((d->b = stc_params_add(t, name, "linear.bias", module_idx, 1, bshape, 0)) < 0)
             rc = STC_ERR_INTERNAL;
     }

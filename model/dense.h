@@ -20,8 +20,14 @@ typedef struct {
     int w, b;        /* parameter indices; b = -1 without bias */
 } stc_dense;
 
-/* Reads <dir>/config.json and registers the parameters of module module_idx. */
+/* Reads <dir>/config.json and registers the parameters of module module_idx
+ * as "<module_idx>.linear.weight" / ".bias". */
 int stc_dense_load_config(stc_dense *d, const char *dir, stc_param_table *t, int module_idx);
+
+/* The same under another name prefix: a Dense inside a Router is
+ * "0.sub_modules.<route>.<i>.linear.weight". */
+int stc_dense_load_config_named(stc_dense *d, const char *dir, stc_param_table *t, int module_idx,
+                                const char *prefix);
 
 /* The Python class name of an activation function string, e.g.
  * "torch.nn.modules.activation.Tanh" -> STC_ACT_TANH. */

@@ -30,6 +30,12 @@ int stc_encoder_init(stc_encoder **out, const stc_st_model *model, const stc_ops
     if (!e)
         return STC_ERR_NOMEM;
     int rc = 0;
+    int route;
+    /* The prompt, max_seq_length, tokenizer and pooling are the route's, as
+     * Python's Router hands preprocessing to the route's first module. */
+    if ((rc = stc_st_model_route_index(model, opts->task, &route)))
+        goto err;
+    model = stc_st_model_route(model, route);
     e->model = model;
     e->ops = ops;
     e->opts = *opts;

@@ -27,11 +27,15 @@ typedef struct {
     int normalize;         /* L2-normalise after truncation */
     int truncate_dim;      /* 0: full dimension */
     const char *prompt;    /* prepended to every text; NULL or "" for none */
+    const char *task;      /* Router models: picks the route ("query", "document", ...);
+                            * NULL = no task (the default route), as Python's encode(task=None) */
 } stc_encode_opts;
 
 typedef struct stc_encoder stc_encoder;
 
-/* Prepares an encoder (activation arena sized once for the largest batch). */
+/* Prepares an encoder (activation arena sized once for the largest batch)
+ * for the route opts->task resolves to (the model itself without a Router).
+ * An unknown task is an error naming it and the routes. */
 int stc_encoder_init(stc_encoder **out, const stc_st_model *model, const stc_ops *ops,
                      const stc_encode_opts *opts);
 void stc_encoder_free(stc_encoder *enc);

@@ -14,27 +14,46 @@ int stc_pooling_load(stc_pooling *p, const char *path)
         return rc;
     memset(p, 0, sizeof *p);
     p->include_prompt = 1;
-    const char *mode = NULL;
     if ((rc = stc_json_get_int(root, "word_embedding_dimension", path, &p->word_embedding_dimension)) ||
+        /* sentence-transformers 6.x renamed it */
+        (rc = stc_json_get_int(root, "embedding_dimension", path, &p->word_embedding_dimension)) ||
         (rc = stc_json_get_bool(root, "pooling_mode_cls_token", path, &p->cls)) ||
         (rc = stc_json_get_bool(root, "pooling_mode_max_tokens", path, &p->max)) ||
         (rc = stc_json_get_bool(root, "pooling_mode_mean_tokens", path, &p->mean)) ||
         (rc = stc_json_get_bool(root, "pooling_mode_mean_sqrt_len_tokens", path, &p->mean_sqrt_len)) ||
         (rc = stc_json_get_bool(root, "pooling_mode_weightedmean_tokens", path, &p->weightedmean)) ||
         (rc = stc_json_get_bool(root, "pooling_mode_lasttoken", path, &p->lasttoken)) ||
-        (rc = stc_json_get_bool(root, "include_prompt", path, &p->include_prompt)) ||
-        (rc = stc_json_get_string(root, "pooling_mode", path, &mode)))
+        (rc = stc_json_get_bool(root, "include_prompt", path, &p->include_prompt)))
         goto out;
-    if (mode) { /* the constructor's string form, when a file carries it */
-        if (!strcmp(mode, "cls")) p->cls = 1;
-        else if (!strcmp(mode, "max")) p->max = 1;
-        else if (!strcmp(mode, "mean")) p->mean = 1;
-        else if (!strcmp(mode, "mean_sqrt_len_tokens")) p->mean_sqrt_len = 1;
-        else if (!strcmp(mode, "weightedmean")) p->weightedmean = 1;
-        else if (!strcmp(mode, "lasttoken")) p->lasttoken = 1;
-        else {
-            rc = stc_errorf(STC_ERR_DATA, "%s: unknown pooling_mode \"%s\"", path, mode);
+    /* The constructor's form, which 6.x saves: "pooling_mode": "mean", or a
+     * list of modes. Python concatenates a list in the order given; stc in
+     * its fixed order, so a list must come in that order. */
+    const cJSON *modes = cJSON_GetObjectItemCaseSensitive(root, "pooling_mode");
+    if (modes && !cJSON_IsNull(modes)) {
+        static const char *const order[] = {"cls", "max", "mean", "mean_sqrt_len_tokens", "weightedmean", "lasttoken"};
+        int *flag[] = {&p->cls, &p->max, &p->mean, &p->mean_sqrt_len, &p->weightedmean, &p->lasttoken};
+        int n = cJSON_IsArray(modes) ? cJSON_GetArraySize(modes) : 1, last = -1;
+        if (!cJSON_IsArray(modes) && !cJSON_IsString(modes)) {
+            rc = stc_errorf(STC_ERR_DATA, "%s: \"pooling_mode\" must be a string or a list of strings", path);
             goto out;
+        }
+        for (int i = 0; i < n; i++) {
+            const cJSON *e = cJSON_IsArray(modes) ? cJSON_GetArrayItem(modes, i) : modes;
+            int k = 0;
+            while (k < 6 && !(cJSON_IsString(e) && !strcmp(e->valuestring, order[k])))
+                k++;
+            if (k == 6) {
+                rc = stc_errorf(STC_ERR_DATA, "%s: unknown pooling_mode %s%s%s", path, cJSON_IsString(e) ? "\"" : "",
+                                cJSON_IsString(e) ? e->valuestring : "(not a string)", cJSON_IsString(e) ? "\"" : "");
+                goto out;
+            }
+            if (k <= last) {
+                rc = stc_errorf(STC_ERR_DATA, "%s: pooling_mode lists \"%s\" out of stc's order (cls, max, mean, "
+                                "mean_sqrt_len_tokens, weightedmean, lasttoken) or twice", path, order[k]);
+                goto out;
+            }
+            last = k;
+            *flag[k] = 1;
         }
     }
     if (p->word_embedding_dimension <= 0) {

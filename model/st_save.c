@@ -107,29 +107,78 @@ static int write_module_weights(const stc_st_model *m, int module_idx, const cha
     return rc;
 }
 
+/* A module that router_config.json lists in no route is never run, and stc
+ * does not load it, but Python loads every listed module: its weights are
+ * copied as they are. */
+static int copy_unrouted_weights(const char *src_dir, const char *out_dir, const char *router_path, const char *id)
+{
+    char *rsrc = stc_path_join(src_dir, router_path), *rdst = stc_path_join(out_dir, router_path);
+    char *msrc = rsrc ? stc_path_join(rsrc, id) : NULL, *mdst = rdst ? stc_path_join(rdst, id) : NULL;
+    char *src = msrc ? stc_path_join(msrc, "model.safetensors") : NULL;
+    char *dst = mdst ? stc_path_join(mdst, "model.safetensors") : NULL;
+    int rc = src && dst ? 0 : stc_errorf(STC_ERR_NOMEM, "out of memory");
+    if (!rc && stc_is_file(src)) {
+        char *data;
+        size_t len;
+        if (!(rc = stc_read_file(src, &data, &len))) {
+            rc = stc_write_file_atomic(dst, data, len);
+            free(data);
+        }
+    }
+    free(rsrc);
+    free(rdst);
+    free(msrc);
+    free(mdst);
+    free(src);
+    free(dst);
+    return rc;
+}
+
+/* Writes module_idx's weights to out_dir/rel/model.safetensors. */
+static int save_weights_in(const stc_st_model *m, int module_idx, const char *out_dir, const char *rel)
+{
+    char *mdir = stc_path_join(out_dir, rel);
+    char *file = mdir ? stc_path_join(mdir, "model.safetensors") : NULL;
+    int rc = file ? stc_mkdir_p(mdir) : stc_errorf(STC_ERR_NOMEM, "out of memory");
+    if (!rc)
+        rc = write_module_weights(m, module_idx, file);
+    free(file);
+    free(mdir);
+    return rc;
+}
+
 int stc_st_model_save(const stc_st_model *m, const char *out_dir)
 {
     int rc = stc_mkdir_p(out_dir);
     if (rc)
         return rc;
     char a[4096], b[4096];
-    if (!realpath(m->dir, a) || !realpath(out_dir, b) || strcmp(a, b) != 0) {
+    int same_dir = realpath(m->dir, a) && realpath(out_dir, b) && strcmp(a, b) == 0;
+    if (!same_dir) {
         if ((rc = copy_tree(m->dir, out_dir)))
             return rc;
     }
-    for (int k = 0; k < m->n_modules; k++) {
-        const stc_module *mod = &m->modules[k];
-        if (mod->kind != STC_MODULE_TRANSFORMER && mod->kind != STC_MODULE_DENSE)
-            continue;
-        char *mdir = stc_path_join(out_dir, mod->path);
-        char *file = mdir ? stc_path_join(mdir, "model.safetensors") : NULL;
-        rc = file ? stc_mkdir_p(mdir) : stc_errorf(STC_ERR_NOMEM, "out of memory");
-        if (!rc)
-            rc = write_module_weights(m, k, file);
-        free(file);
-        free(mdir);
-        if (rc)
-            return rc;
+    if (m->router) {
+        /* A Router's modules live in their id folders (router_config.json,
+         * their configs and tokenizers came with the tree above); the
+         * top-level modules after it in their modules.json folders. */
+        const stc_st_router *r = m->router;
+        for (int e = 0; e < r->cfg.n_entries && !rc; e++) {
+            const stc_st_routed_module *s = &r->subs[e];
+            if (s->loaded && (s->mod.kind == STC_MODULE_TRANSFORMER || s->mod.kind == STC_MODULE_DENSE))
+                rc = save_weights_in(m, s->module_idx, out_dir, s->mod.path);
+            else if (!s->loaded && !same_dir)
+                rc = copy_unrouted_weights(m->dir, out_dir, r->top[0].path, r->cfg.entries[e].id);
+        }
+        for (int k = 1; k < r->n_top && !rc; k++)
+            if (r->top[k].kind == STC_MODULE_DENSE)
+                rc = save_weights_in(m, k, out_dir, r->top[k].path);
+        return rc;
     }
-    return 0;
+    for (int k = 0; k < m->n_modules && !rc; k++) {
+        const stc_module *mod = &m->modules[k];
+        if (mod->kind == STC_MODULE_TRANSFORMER || mod->kind == STC_MODULE_DENSE)
+            rc = save_weights_in(m, k, out_dir, mod->path);
+    }
+    return rc;
 }
