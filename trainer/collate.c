@@ -71,6 +71,19 @@ int stc_collator_prompt(const stc_collator *c, const char *dataset, const char *
     return 0;
 }
 
+const char *stc_collator_task(const cJSON *router_mapping, const char *dataset, const char *column)
+{
+    const cJSON *m = router_mapping;
+    if (!cJSON_IsObject(m) || !m->child)
+        return NULL;
+    /* data_collator.py::_resolve_router_mapping: nested when the first value
+     * is a dict; then the dataset's own mapping, or none. */
+    if (cJSON_IsObject(m->child))
+        m = dataset ? cJSON_GetObjectItemCaseSensitive(m, dataset) : NULL;
+    const cJSON *v = cJSON_IsObject(m) ? cJSON_GetObjectItemCaseSensitive(m, column) : NULL;
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
 /* Python: prompt_length = len(tokenize(prompt)) - 1 (the trailing [SEP]). */
 static int prompt_tokens(const stc_collator *c, const char *prompt, int *n)
 {

@@ -38,6 +38,12 @@ void stc_collator_free(stc_collator *c);
  * errors on a nested prompts object with a single dataset, as Python. */
 int stc_collator_prompt(const stc_collator *c, const char *dataset, const char *column, const char **prompt);
 
+/* The task (route) of column `column` of dataset `dataset` from the
+ * config's router_mapping ({column: task} or {dataset: {column: task}}), as
+ * data_collator.py resolves it: NULL when the mapping names none (the
+ * model's default route then applies). */
+const char *stc_collator_task(const cJSON *router_mapping, const char *dataset, const char *column);
+
 /* Tokenizes n_cols columns x B rows (texts[c * B + i], lens likewise) into
  * c->batch. Counts invalid UTF-8 replacements and truncated texts. */
 int stc_collate(stc_collator *c, const char *dataset, const char *const *col_names, int n_cols, int B,

@@ -39,6 +39,7 @@ typedef struct {
     stc_loss_spec loss;
     int n_cols;           /* text columns */
     const char **col_names;
+    int *col_route;       /* (n_cols) the model route of each column (router_mapping; 0 without a Router) */
 } train_set;
 
 typedef struct {
@@ -51,8 +52,12 @@ typedef struct {
     int n_sets;
     int multi;            /* train_dataset is a {name: path} object */
     int max_cols;
-    stc_collator col;
-    stc_st_train_acts acts;
+    int n_routes;         /* the model's routes (1 without a Router) */
+    stc_collator *col;    /* (n_routes) each route's tokenizer and max_seq_length */
+    stc_st_train_acts *acts; /* (n_routes) activations of each route's forward */
+    float *demb_group;    /* (max_cols * B, dim) one route's slice of d(embeddings) */
+    const char **gtexts;  /* (max_cols * B) one route's texts */
+    size_t *glens;
     float *grads;         /* like model.params.slab */
     unsigned char *has_grad; /* (params.n) */
     stc_param_groups pg;
@@ -133,8 +138,10 @@ static int load_sets(trainer *t)
          * work, and is a usage error like any other config mistake. */
         if ((rc = stc_dataset_open(&s->ds, s->path, &o)))
             return rc == STC_ERR_DATA ? STC_ERR_USAGE : rc;
-        /* A prepared dataset's ids must come from this model's tokenizer. */
-        if ((rc = stc_dataset_check_prepared(s->ds, t->model.dir, t->model.do_lower_case, t->model.max_seq_length)))
+        /* A prepared dataset's ids must come from this model's tokenizer
+         * (a Router model's routes tokenize its texts themselves). */
+        if (stc_st_model_n_routes(&t->model) == 1 &&
+            (rc = stc_dataset_check_prepared(s->ds, t->model.dir, t->model.do_lower_case, t->model.max_seq_length)))
             return rc == STC_ERR_DATA ? STC_ERR_USAGE : rc;
         if (stc_dataset_num_bad_rows(s->ds) && t->comm->rank == 0)
             fprintf(stderr, "stc train: %s: %zu bad rows skipped (first: %s)\n", s->path,
@@ -148,6 +155,17 @@ static int load_sets(trainer *t)
             return STC_ERR_NOMEM;
         for (int c = 0; c < s->n_cols; c++)
             s->col_names[c] = stc_dataset_text_column_name(s->ds, c);
+        /* Each column's route: router_mapping's task, resolved by the
+         * model's Router (an unknown task is a config error here). */
+        s->col_route = stc_calloc((size_t)s->n_cols, sizeof(int), "column routes");
+        if (!s->col_route)
+            return STC_ERR_NOMEM;
+        for (int c = 0; c < s->n_cols; c++) {
+            const char *task = stc_collator_task(t->a->router_mapping, t->multi ? s->name : NULL, s->col_names[c]);
+            if ((rc = stc_st_model_route_index(&t->model, task, &s->col_route[c])))
+                return stc_error_prefix(STC_ERR_USAGE, "%s: router_mapping: column \"%s\" of %s", path,
+                                        s->col_names[c], s->path);
+        }
         if (s->n_cols > STC_LOSS_MAX_COLUMNS)
             return stc_errorf(STC_ERR_DATA, "%s: %d text columns; at most %d are supported", s->path, s->n_cols,
                               STC_LOSS_MAX_COLUMNS);
@@ -287,9 +305,67 @@ static int gathered_loss(trainer *t, const stc_loss_spec *spec, const float *E, 
     return rc;
 }
 
+/* The columns of a set that one route embeds (router_mapping), in column
+ * order; a model without a Router has one group of every column. */
+typedef struct {
+    int route;
+    int n;                               /* columns */
+    int cols[STC_LOSS_MAX_COLUMNS];
+} route_group;
+
+static int route_groups(const trainer *t, const train_set *s, route_group *g)
+{
+    int n = 0;
+    for (int r = 0; r < t->n_routes; r++) {
+        g[n].route = r;
+        g[n].n = 0;
+        for (int c = 0; c < s->n_cols; c++)
+            if (s->col_route[c] == r)
+                g[n].cols[g[n].n++] = c;
+        n += g[n].n > 0;
+    }
+    return n;
+}
+
+/* Text j of a group (column-major over its columns, B rows each) is text
+ * cols[j / B] * B + j % B of the whole batch. */
+static size_t group_text(const route_group *g, int B, int j)
+{
+    return (size_t)g->cols[j / B] * (size_t)B + (size_t)(j % B);
+}
+
+/* Copies rows [a, b) of a group's embeddings (src, contiguous) into the
+ * batch's E, or (to_group) E's rows into dst, one run per column. */
+static void group_copy(const route_group *g, int B, int D, int a, int b, float *E, float *grp, int to_group)
+{
+    for (int j = a; j < b;) {
+        int run = B - j % B;
+        if (run > b - j)
+            run = b - j;
+        float *e = E + group_text(g, B, j) * (size_t)D, *x = grp + (size_t)(j - a) * D;
+        if (to_group)
+            memcpy(x, e, sizeof(float) * (size_t)run * D);
+        else
+            memcpy(e, x, sizeof(float) * (size_t)run * D);
+        j += run;
+    }
+}
+
+/* Dropout stream of chunk k of group gi (group 0's are the streams of a
+ * model without a Router). */
+static stc_bert_dropout group_dropout(uint64_t pass_seed, int gi, int k)
+{
+    return chunk_dropout(pass_seed, gi * 65536 + k);
+}
+
 /* Runs one micro-batch (this rank's rows of one global batch) forward and
  * backward; the gradient is scaled by grad_scale (1 / accumulation steps).
  * *loss gets the loss value; *tokens the tokens processed.
+ *
+ * Each route's columns (router_mapping; every column without a Router) are
+ * tokenized by that route's tokenizer and embedded by its pipeline, which
+ * shares the model's parameter slab, so backward accumulates into the one
+ * gradient buffer.
  *
  * Cached losses (CachedMultipleNegativesRankingLoss and its symmetric
  * variant) run GradCache: the texts are embedded in chunks of
@@ -305,44 +381,61 @@ static int micro_step(trainer *t, const train_set *s, const size_t *rows, int n,
     *tokens = 0;
     if (n == 0)
         return 0; /* a rank without rows in a short last batch still joins the all-reduce */
+    route_group groups[STC_LOSS_MAX_COLUMNS];
+    int n_groups = route_groups(t, s, groups);
     /* Prepared datasets give token ids, unless a prompt has to be tokenized
-     * together with the text. */
+     * together with the text or routes have their own tokenizers. */
     double t_data = stc_now_s();
-    int use_ids = stc_dataset_is_prepared(s->ds);
+    int use_ids = stc_dataset_is_prepared(s->ds) && t->n_routes == 1;
     for (int c = 0; use_ids && c < s->n_cols; c++) {
         const char *prompt;
-        if ((rc = stc_collator_prompt(&t->col, s->name, s->col_names[c], &prompt)))
+        if ((rc = stc_collator_prompt(&t->col[0], s->name, s->col_names[c], &prompt)))
             return rc;
         use_ids = prompt == NULL || prompt[0] == 0;
     }
     long invalid = 0, truncated = 0;
     if (use_ids) {
         if ((rc = stc_dataset_read_tokens(s->ds, rows, (size_t)n, &t->rows)) ||
-            (rc = stc_collate_ids(&t->col, s->n_cols, n, t->rows.tok_ids, t->rows.tok_off)))
+            (rc = stc_collate_ids(&t->col[0], s->n_cols, n, t->rows.tok_ids, t->rows.tok_off)))
             return stc_error_prefix(rc, "%s", s->path);
     } else {
         if ((rc = stc_dataset_read_rows(s->ds, rows, (size_t)n, &t->rows)))
             return rc;
-        if ((rc = stc_collate(&t->col, s->name, s->col_names, s->n_cols, n, t->rows.texts, t->rows.text_lens,
-                              &invalid, &truncated)))
-            return rc;
+        for (int gi = 0; gi < n_groups; gi++) {
+            const route_group *g = &groups[gi];
+            const char *names[STC_LOSS_MAX_COLUMNS];
+            for (int k = 0; k < g->n; k++) {
+                names[k] = s->col_names[g->cols[k]];
+                for (int i = 0; i < n; i++) {
+                    t->gtexts[k * n + i] = t->rows.texts[(size_t)g->cols[k] * n + i];
+                    t->glens[k * n + i] = t->rows.text_lens[(size_t)g->cols[k] * n + i];
+                }
+            }
+            if ((rc = stc_collate(&t->col[g->route], s->name, names, g->n, n, t->gtexts, t->glens, &invalid,
+                                  &truncated)))
+                return rc;
+        }
     }
     t->data_s += stc_now_s() - t_data;
     const stc_ops *ops = stc_ops_cpu();
-    const stc_token_batch *full = &t->col.batch;
-    int D = t->model.dim, n_texts = full->B;
+    int D = t->model.dim, n_texts = s->n_cols * n;
     int cached = stc_loss_is_cached(s->loss.type);
-    /* Chunks of texts: the whole batch at once, or mini_batch_size texts. */
-    int chunk = cached ? t->chunk_texts : n_texts;
-    float *E = cached ? t->emb_all : t->acts.emb;
-    for (int a = 0, k = 0; cached && a < n_texts; a += chunk, k++) {
-        int b = a + chunk < n_texts ? a + chunk : n_texts;
-        stc_token_batch v = sub_batch(full, a, b, t->cu_chunk);
-        stc_st_train_forward(&t->model, ops, &t->acts, &v, chunk_dropout(pass_seed, k));
-        memcpy(E + (size_t)a * D, t->acts.emb, sizeof(float) * (size_t)(b - a) * D);
+    float *E = t->emb_all;
+    for (int gi = 0; gi < n_groups; gi++) {
+        const route_group *g = &groups[gi];
+        const stc_st_model *view = stc_st_model_route(&t->model, g->route);
+        stc_st_train_acts *acts = &t->acts[g->route];
+        const stc_token_batch *full = &t->col[g->route].batch;
+        /* Chunks of texts: the group at once, or mini_batch_size texts. */
+        int m = full->B, chunk = cached ? t->chunk_texts : m;
+        for (int a = 0, k = 0; a < m; a += chunk, k++) {
+            int b = a + chunk < m ? a + chunk : m;
+            stc_token_batch v = cached ? sub_batch(full, a, b, t->cu_chunk) : *full;
+            stc_st_train_forward(view, ops, acts, &v, group_dropout(pass_seed, gi, k));
+            group_copy(g, n, D, a, b, E, acts->emb, 0);
+        }
+        *tokens += full->T;
     }
-    if (!cached)
-        stc_st_train_forward(&t->model, ops, &t->acts, full, chunk_dropout(pass_seed, 0));
 
     const float *cols[STC_LOSS_MAX_COLUMNS];
     float *dcols[STC_LOSS_MAX_COLUMNS];
@@ -382,18 +475,27 @@ static int micro_step(trainer *t, const train_set *s, const size_t *rows, int n,
     size_t nd = (size_t)n_texts * D;
     for (size_t i = 0; i < nd; i++)
         t->demb[i] *= (float)grad_scale;
-    if (!cached) {
-        stc_st_train_backward(&t->model, ops, &t->acts, full, t->demb, t->grads, chunk_dropout(pass_seed, 0));
-    } else {
-        for (int a = 0, k = 0; a < n_texts; a += chunk, k++) {
-            int b = a + chunk < n_texts ? a + chunk : n_texts;
+    for (int gi = 0; gi < n_groups; gi++) {
+        const route_group *g = &groups[gi];
+        const stc_st_model *view = stc_st_model_route(&t->model, g->route);
+        stc_st_train_acts *acts = &t->acts[g->route];
+        const stc_token_batch *full = &t->col[g->route].batch;
+        int m = full->B;
+        if (!cached) {
+            /* The forward above left this group's activations in place. */
+            group_copy(g, n, D, 0, m, t->demb, t->demb_group, 1);
+            stc_st_train_backward(view, ops, acts, full, t->demb_group, t->grads, group_dropout(pass_seed, gi, 0));
+            continue;
+        }
+        for (int a = 0, k = 0; a < m; a += t->chunk_texts, k++) {
+            int b = a + t->chunk_texts < m ? a + t->chunk_texts : m;
             stc_token_batch v = sub_batch(full, a, b, t->cu_chunk);
-            stc_bert_dropout d = chunk_dropout(pass_seed, k);
-            stc_st_train_forward(&t->model, ops, &t->acts, &v, d);
-            stc_st_train_backward(&t->model, ops, &t->acts, &v, t->demb + (size_t)a * D, t->grads, d);
+            stc_bert_dropout d = group_dropout(pass_seed, gi, k);
+            stc_st_train_forward(view, ops, acts, &v, d);
+            group_copy(g, n, D, a, b, t->demb, t->demb_group, 1);
+            stc_st_train_backward(view, ops, acts, &v, t->demb_group, t->grads, d);
         }
     }
-    *tokens = full->T;
     return 0;
 }
 
@@ -448,12 +550,22 @@ static void trainer_free(trainer *t)
         free(t->sets[i].name);
         free(t->sets[i].path);
         free(t->sets[i].col_names);
+        free(t->sets[i].col_route);
         if (t->sets[i].ds)
             stc_dataset_close(t->sets[i].ds);
     }
     free(t->sets);
-    stc_collator_free(&t->col);
-    stc_st_train_acts_free(&t->acts);
+    for (int r = 0; r < t->n_routes; r++) {
+        if (t->col)
+            stc_collator_free(&t->col[r]);
+        if (t->acts)
+            stc_st_train_acts_free(&t->acts[r]);
+    }
+    free(t->col);
+    free(t->acts);
+    free(t->demb_group);
+    free(t->gtexts);
+    free(t->glens);
     stc_adamw_free(&t->opt);
     stc_param_groups_free(&t->pg);
     stc_rows_free(&t->rows);
@@ -578,7 +690,7 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
         goto out;
     }
 
-    int B = a->per_device_train_batch_size, max_len = t.model.max_seq_length;
+    int B = a->per_device_train_batch_size;
     int max_texts = B * t.max_cols;
     /* Activations for the largest forward: the whole batch, or only a
      * GradCache chunk when every dataset's loss is a cached one. */
@@ -591,9 +703,29 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
     }
     t.chunk_texts = chunk > 0 ? (chunk < max_texts ? chunk : max_texts) : max_texts;
     int act_texts = all_cached ? t.chunk_texts : max_texts;
-    if ((rc = stc_collator_init(&t.col, &t.model, a->prompts, t.multi, max_len, max_texts)) ||
-        (rc = stc_st_train_acts_alloc(&t.acts, &t.model, act_texts, act_texts * max_len, max_len)))
+    /* One collator (tokenizer, max_seq_length) and one set of activations
+     * per route of the model. */
+    t.n_routes = stc_st_model_n_routes(&t.model);
+    t.col = stc_calloc((size_t)t.n_routes, sizeof *t.col, "collators");
+    t.acts = stc_calloc((size_t)t.n_routes, sizeof *t.acts, "activations");
+    if (!t.col || !t.acts) {
+        rc = STC_ERR_NOMEM;
         goto out;
+    }
+    for (int r = 0; r < t.n_routes; r++) {
+        const stc_st_model *view = stc_st_model_route(&t.model, r);
+        int ml = view->max_seq_length; /* the model's own (max_len) without a Router */
+        if ((rc = stc_collator_init(&t.col[r], view, a->prompts, t.multi, ml, max_texts)) ||
+            (rc = stc_st_train_acts_alloc(&t.acts[r], view, act_texts, act_texts * ml, ml)))
+            goto out;
+    }
+    t.demb_group = stc_malloc(sizeof(float) * (size_t)max_texts * t.model.dim, "embedding gradients");
+    t.gtexts = stc_malloc(sizeof(char *) * (size_t)max_texts, "texts");
+    t.glens = stc_malloc(sizeof(size_t) * (size_t)max_texts, "text lengths");
+    if (!t.demb_group || !t.gtexts || !t.glens) {
+        rc = STC_ERR_NOMEM;
+        goto out;
+    }
     t.grads = stc_calloc(t.model.params.total, sizeof(float), "gradients");
     t.has_grad = stc_calloc((size_t)t.model.params.n, 1, "gradient flags");
     t.demb = stc_malloc(sizeof(float) * (size_t)max_texts * t.model.dim, "embedding gradients");
