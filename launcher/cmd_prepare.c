@@ -65,6 +65,14 @@ int stc_cmd_prepare(int argc, char **argv)
     stc_st_model model;
     if ((rc = stc_st_model_load(&model, model_dir)))
         goto fail;
+    if (stc_st_model_n_routes(&model) > 1) {
+        /* Its routes tokenize with their own tokenizers, chosen per column
+         * by the training config's router_mapping. */
+        rc = stc_errorf(STC_ERR_USAGE, "stc prepare: %s is a Router model (one tokenizer per route); train it from "
+                        "the JSONL/CSV dataset instead", model_dir);
+        stc_st_model_free(&model);
+        goto fail;
+    }
     int msl = max_seq_length ? max_seq_length : model.max_seq_length;
     char th[17];
     stc_dataset *ds = NULL;

@@ -104,7 +104,8 @@ expect "bad source row" 3 'bad.jsonl:2' "$stc" prepare --model "$model" --input 
 import h5py, sys; f = h5py.File(sys.argv[1], 'r'); assert f.attrs['n_rows'] == 2 and f.attrs['n_bad_rows'] == 1" "$tmp/bad.h5" \
   && ok || fail "--skip-bad-rows: $(cat "$tmp/e")"
 expect "output not .h5" 2 'must end in .h5' "$stc" prepare --model "$model" --input "$data" --output "$tmp/x.jsonl"
-[ ! -e "$tmp/none" ] && ok || fail "a refused run created output_dir"
+expect "router model" 2 'is a Router model' "$stc" prepare --model "$PWD/fixtures/router/model" --input "$data" --output "$tmp/r.h5"
+[ ! -e "$tmp/none" ] && [ ! -e "$tmp/r.h5" ] && ok || fail "a refused run created output"
 
 echo "test_prepare: $passes passed, $fails failed"
 [ "$fails" -eq 0 ]
