@@ -381,6 +381,19 @@ static int micro_step(trainer *t, const train_set *s, const size_t *rows, int n,
     *tokens = 0;
     if (n == 0)
         return 0; /* a rank without rows in a short last batch still joins the all-reduce */
+    /* For the tests of rank-local negatives: STC_DEBUG_ROWS=PATH appends
+     * each micro-batch's dataset rows, one line per micro-batch, to
+     * PATH.<rank>. */
+    const char *dbg = getenv("STC_DEBUG_ROWS");
+    if (dbg) {
+        char fn[4096];
+        snprintf(fn, sizeof fn, "%s.%d", dbg, t->comm->rank);
+        FILE *f = fopen(fn, "a");
+        for (int i = 0; f && i < n; i++)
+            fprintf(f, "%zu%c", rows[i], i + 1 < n ? ' ' : '\n');
+        if (f)
+            fclose(f);
+    }
     route_group groups[STC_LOSS_MAX_COLUMNS];
     int n_groups = route_groups(t, s, groups);
     /* Prepared datasets give token ids, unless a prompt has to be tokenized

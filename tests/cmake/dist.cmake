@@ -28,3 +28,7 @@ if(TARGET stc_nccl)
   add_test(NAME test_nccl COMMAND ${STC_MPIRUN} -np 1 $<TARGET_FILE:test_nccl>)
   set_tests_properties(test_nccl PROPERTIES TIMEOUT 120 RESOURCE_LOCK mpi SKIP_RETURN_CODE 77)
 endif()
+# Without gather_across_devices: 2 ranks' loss = the mean of their own losses.
+add_test(NAME test_dist_local_negatives COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_dist_local_negatives.sh
+         $<TARGET_FILE:stc> WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR})
+set_tests_properties(test_dist_local_negatives PROPERTIES TIMEOUT 120 RESOURCE_LOCK mpi ENVIRONMENT "OMP_NUM_THREADS=1")
