@@ -2,9 +2,12 @@
  * `stc prepare`: tokenizes a training dataset (JSONL, CSV, TSV) once into a
  * prepared HDF5 file (data/prepared.h) that training reads row by row.
  *
- * Under mpirun the rows are split into blocks; block b is tokenized by rank
- * b mod N, and rank 0 gathers each round of N blocks and appends them in
- * row order, so the file holds the same content for any number of ranks.
+ * Under mpirun the rows are split into blocks; ranks 1..N-1 tokenize them
+ * (block b by rank 1 + b mod (N-1)) and rank 0 gathers each round of N-1
+ * blocks and appends them in row order, so the file holds the same content
+ * for any number of ranks. Rank 0 only writes: the writer (HDF5, deflate)
+ * is the one serial part, and while it writes a round the others tokenize
+ * the next.
  */
 #include "data/dataset.h"
 #include "data/prepared.h"
@@ -128,15 +131,17 @@ int stc_cmd_prepare(int argc, char **argv)
         goto free_model;
 
     size_t n_blocks = (n + (size_t)block_rows - 1) / (size_t)block_rows;
-    size_t P = (size_t)comm.world;
+    /* Tokenizing ranks and this rank's index among them (-1: the writer). */
+    size_t P = use_mpi ? (size_t)comm.world - 1 : 1;
+    long me = use_mpi ? (long)comm.rank - 1 : 0;
     long truncated = 0;
     double t0 = stc_now_s();
     int tty = isatty(2) && comm.rank == 0;
     for (size_t round = 0; !rc && round * P < n_blocks; round++) {
         /* This rank's block of the round (none past the end). */
-        size_t b = round * P + (size_t)comm.rank;
+        size_t b = round * P + (size_t)me;
         stc_prepared_block_clear(&blk);
-        if (b < n_blocks) {
+        if (me >= 0 && b < n_blocks) {
             size_t start = b * (size_t)block_rows, k = n - start < (size_t)block_rows ? n - start : (size_t)block_rows;
             for (size_t i = 0; i < k; i++)
                 ids[i] = start + i;
@@ -155,14 +160,14 @@ int stc_cmd_prepare(int argc, char **argv)
             free(packed);
             packed = NULL;
             if (comm.rank == 0) {
-                size_t off = 0;
+                size_t off = sizes[0]; /* the writer's own (empty) part */
                 for (size_t r = 0; !rc && r < P; r++) {
                     if (round * P + r < n_blocks &&
-                        !(rc = stc_prepared_block_unpack(&blk, (char *)gathered + off, sizes[r]))) {
+                        !(rc = stc_prepared_block_unpack(&blk, (char *)gathered + off, sizes[r + 1]))) {
                         truncated += blk.n_truncated;
                         rc = stc_prepared_writer_append(w, &blk);
                     }
-                    off += sizes[r];
+                    off += sizes[r + 1];
                 }
                 free(gathered);
                 gathered = NULL;
