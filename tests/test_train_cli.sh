@@ -73,6 +73,7 @@ expect "pattern matches nothing" 2 'zzz' "$stc" train "$tmp/cfg.json" --learning
 expect "negative learning rate" 2 '"learning_rate" = -0.001 is out of range' "$stc" train "$tmp/cfg.json" --learning_rate -1e-3 --output_dir "$tmp/none"
 expect "loss needs more columns" 2 'TripletLoss: needs 3 \(anchor, positive, negative\) columns, the dataset gives 2' "$stc" train "$tmp/cfg.json" --loss '{"type": "TripletLoss"}' --output_dir "$tmp/none"
 expect "loss needs a label" 2 'CoSENTLoss: needs a label' "$stc" train "$tmp/cfg.json" --loss '{"type": "CoSENTLoss"}' --output_dir "$tmp/none"
+expect "loss per dataset, one dataset" 2 '"loss" maps dataset names to losses but train_dataset is a single path' "$stc" train "$tmp/cfg.json" --loss '{"a": {"type": "CoSENTLoss"}}' --output_dir "$tmp/none"
 printf '{"anchor": "a", "positive": "b"}\n{"anchor": "c"}\n' >"$tmp/missing.jsonl"
 expect "dataset with a missing column" 2 'missing.jsonl:2: .*positive' "$stc" train "$tmp/cfg.json" --train_dataset "$tmp/missing.jsonl" --output_dir "$tmp/none"
 printf '{"anchor": "a", "positive": "b"}\nnot json\n{"anchor": "c", "positive": "d"}\n' >"$tmp/bad.jsonl"

@@ -110,6 +110,19 @@ static int load_sets(trainer *t)
         return stc_errorf(STC_ERR_USAGE, "%s: \"loss\" must be a loss object or a {dataset: loss} object", path);
     if (per_set && !t->multi)
         return stc_errorf(STC_ERR_USAGE, "%s: \"loss\" maps dataset names to losses but train_dataset is a single path", path);
+    /* A Router model needs router_mapping, default route or not: Python's
+     * trainer refuses it without one (trainer.py, get_data_collator). */
+    if (t->model.router && !(cJSON_IsObject(t->a->router_mapping) && t->a->router_mapping->child)) {
+        char routes[512] = "";
+        size_t n = 0;
+        for (int r = 0; r < stc_st_model_n_routes(&t->model) && n < sizeof routes; r++)
+            n += (size_t)snprintf(routes + n, sizeof routes - n, "%s\"%s\"", r ? ", " : "",
+                                  stc_st_model_route_name(&t->model, r));
+        return stc_errorf(STC_ERR_USAGE,
+                          "%s: the model has a Router, so \"router_mapping\" is required: map each column to a "
+                          "route (one of %s), e.g. {\"anchor\": \"query\", \"positive\": \"document\"}",
+                          path, routes);
+    }
     t->sets = stc_calloc((size_t)t->n_sets, sizeof *t->sets, "datasets");
     if (!t->sets)
         return STC_ERR_NOMEM;
@@ -559,7 +572,7 @@ static void trainer_free(trainer *t)
 {
     if (t->log)
         fclose(t->log);
-    for (int i = 0; i < t->n_sets; i++) {
+    for (int i = 0; t->sets && i < t->n_sets; i++) { /* sets is NULL after an early config error */
         free(t->sets[i].name);
         free(t->sets[i].path);
         free(t->sets[i].col_names);

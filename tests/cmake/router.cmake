@@ -6,6 +6,12 @@ stc_add_test(test_router test_router.c ARGS fixtures/router)
 add_test(NAME test_router_cli COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_router_cli.sh $<TARGET_FILE:stc>
          WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR})
 set_tests_properties(test_router_cli PROPERTIES TIMEOUT 300 ENVIRONMENT "OMP_NUM_THREADS=1;OPENBLAS_NUM_THREADS=1")
+# `stc train` with router_mapping against SentenceTransformerTrainer, step
+# by step (fixtures/router_train/ from tools/make_router_train_fixtures.py),
+# and router_mapping config errors.
+add_test(NAME test_router_train COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_router_train.sh $<TARGET_FILE:stc>
+         WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR})
+set_tests_properties(test_router_train PROPERTIES TIMEOUT 300 ENVIRONMENT "OMP_NUM_THREADS=1;OPENBLAS_NUM_THREADS=1")
 # router_config.json's parser: seed corpus replayed under ASan/UBSan (with
 # clang also a libFuzzer target, see tests/cmake/safetensors.cmake).
 stc_add_fuzzer(router ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_router.c
