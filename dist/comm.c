@@ -67,8 +67,10 @@ int stc_comm_set_timeout(const stc_comm *c, double seconds)
 
 void stc_comm_set_step(long long step) { atomic_store(&watch_step, step); }
 
-/* MPI counts are int: larger buffers go in pieces. */
-#define STC_MPI_PIECE ((size_t)1 << 30)
+/* MPI counts are int: larger buffers go in pieces of at most this many
+ * elements. STC_TEST_MPI_PIECE (read at init) makes it small, so the tests
+ * run the pieced paths on small buffers. */
+static size_t mpi_piece = (size_t)1 << 30;
 
 static int mpi_fail(int err, const char *what)
 {
@@ -97,6 +99,9 @@ int stc_comm_init(stc_comm *c, int *argc, char ***argv)
         free(local);
         return mpi_fail(err, "MPI_Comm_split_type");
     }
+    const char *tp = getenv("STC_TEST_MPI_PIECE");
+    if (tp && atol(tp) > 0 && atol(tp) < (1L << 30))
+        mpi_piece = (size_t)atol(tp);
     MPI_Comm_rank(*local, &c->local_rank);
     MPI_Comm_size(*local, &c->local_world);
     c->local_comm = local;
@@ -119,8 +124,8 @@ int stc_comm_finalize(stc_comm *c)
 
 static int allreduce_op(void *buf, size_t n, size_t elem, MPI_Datatype t, MPI_Op op)
 {
-    for (size_t off = 0; off < n; off += STC_MPI_PIECE) {
-        size_t k = n - off < STC_MPI_PIECE ? n - off : STC_MPI_PIECE;
+    for (size_t off = 0; off < n; off += mpi_piece) {
+        size_t k = n - off < mpi_piece ? n - off : mpi_piece;
         watch_begin("allreduce");
         int err = MPI_Allreduce(MPI_IN_PLACE, (char *)buf + off * elem, (int)k, t, op, MPI_COMM_WORLD);
         watch_end();
@@ -166,11 +171,129 @@ int stc_comm_allgather_f32(const stc_comm *c, float *out, const float *in, size_
     return err == MPI_SUCCESS ? 0 : mpi_fail(err, "MPI_Allgather");
 }
 
+void stc_comm_block(size_t n, int world, int rank, size_t *begin, size_t *count)
+{
+    /* Rank r owns units [U r / P, U (r+1) / P) of U = ceil(n / align). */
+    size_t units = (n + STC_COMM_BLOCK_ALIGN - 1) / STC_COMM_BLOCK_ALIGN, P = (size_t)world, r = (size_t)rank;
+    size_t b = units * r / P * STC_COMM_BLOCK_ALIGN, e = units * (r + 1) / P * STC_COMM_BLOCK_ALIGN;
+    b = b < n ? b : n;
+    e = e < n ? e : n;
+    *begin = b;
+    *count = e - b;
+}
+
+int stc_comm_reduce_scatter_sum_f32(const stc_comm *c, float *out, const float *in, size_t n)
+{
+    if (c->world == 1) {
+        memcpy(out, in, sizeof(float) * n);
+        return 0;
+    }
+    if (n <= mpi_piece) {
+        watch_begin("reduce_scatter");
+        int err = MPI_Reduce_scatter_block(in, out, (int)n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+        watch_end();
+        return err == MPI_SUCCESS ? 0 : mpi_fail(err, "MPI_Reduce_scatter_block");
+    }
+    /* Larger than an int count: block by block, each summed onto its owner. */
+    for (int r = 0; r < c->world; r++)
+        for (size_t off = 0; off < n; off += mpi_piece) {
+            size_t k = n - off < mpi_piece ? n - off : mpi_piece;
+            watch_begin("reduce_scatter");
+            int err = MPI_Reduce(in + (size_t)r * n + off, r == c->rank ? out + off : NULL, (int)k, MPI_FLOAT,
+                                 MPI_SUM, r, MPI_COMM_WORLD);
+            watch_end();
+            if (err != MPI_SUCCESS)
+                return mpi_fail(err, "MPI_Reduce");
+        }
+    return 0;
+}
+
+/* The counts and displacements of stc_comm_block's partition, as MPI's ints
+ * (n fits: the callers check n <= mpi_piece). NULL when out of memory. */
+static int *block_layout(size_t n, int world, int **displs)
+{
+    int *counts = malloc(sizeof(int) * 2 * (size_t)world);
+    if (!counts)
+        return NULL;
+    *displs = counts + world;
+    for (int r = 0; r < world; r++) {
+        size_t b, k;
+        stc_comm_block(n, world, r, &b, &k);
+        counts[r] = (int)k;
+        (*displs)[r] = (int)b;
+    }
+    return counts;
+}
+
+int stc_comm_reduce_scatter_block_sum_f32(const stc_comm *c, float *out, const float *in, size_t n)
+{
+    size_t begin, count;
+    stc_comm_block(n, c->world, c->rank, &begin, &count);
+    if (c->world == 1) {
+        memcpy(out, in, sizeof(float) * n);
+        return 0;
+    }
+    if (n <= mpi_piece) {
+        int *displs, *counts = block_layout(n, c->world, &displs);
+        if (!counts)
+            return stc_errorf(STC_ERR_NOMEM, "out of memory");
+        watch_begin("reduce_scatter");
+        int err = MPI_Reduce_scatter(in, out, counts, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+        watch_end();
+        free(counts);
+        return err == MPI_SUCCESS ? 0 : mpi_fail(err, "MPI_Reduce_scatter");
+    }
+    for (int r = 0; r < c->world; r++) {
+        size_t b, k;
+        stc_comm_block(n, c->world, r, &b, &k);
+        for (size_t off = 0; off < k; off += mpi_piece) {
+            size_t m = k - off < mpi_piece ? k - off : mpi_piece;
+            watch_begin("reduce_scatter");
+            int err = MPI_Reduce(in + b + off, r == c->rank ? out + off : NULL, (int)m, MPI_FLOAT, MPI_SUM, r,
+                                 MPI_COMM_WORLD);
+            watch_end();
+            if (err != MPI_SUCCESS)
+                return mpi_fail(err, "MPI_Reduce");
+        }
+    }
+    return 0;
+}
+
+int stc_comm_allgather_block_f32(const stc_comm *c, float *buf, size_t n)
+{
+    if (c->world == 1)
+        return 0;
+    if (n <= mpi_piece) {
+        int *displs, *counts = block_layout(n, c->world, &displs);
+        if (!counts)
+            return stc_errorf(STC_ERR_NOMEM, "out of memory");
+        watch_begin("allgather");
+        int err = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, counts, displs, MPI_FLOAT, MPI_COMM_WORLD);
+        watch_end();
+        free(counts);
+        return err == MPI_SUCCESS ? 0 : mpi_fail(err, "MPI_Allgatherv");
+    }
+    /* Larger than an int count: each owner broadcasts its block in pieces. */
+    for (int r = 0; r < c->world; r++) {
+        size_t b, k;
+        stc_comm_block(n, c->world, r, &b, &k);
+        for (size_t off = 0; off < k; off += mpi_piece) {
+            size_t m = k - off < mpi_piece ? k - off : mpi_piece;
+            watch_begin("allgather");
+            int err = MPI_Bcast(buf + b + off, (int)m, MPI_FLOAT, r, MPI_COMM_WORLD);
+            watch_end();
+            if (err != MPI_SUCCESS)
+                return mpi_fail(err, "MPI_Bcast");
+        }
+    }
+    return 0;
+}
+
 int stc_comm_broadcast(const stc_comm *c, void *buf, size_t bytes, int root)
 {
     (void)c;
-    for (size_t off = 0; off < bytes; off += STC_MPI_PIECE) {
-        size_t k = bytes - off < STC_MPI_PIECE ? bytes - off : STC_MPI_PIECE;
+    for (size_t off = 0; off < bytes; off += mpi_piece) {
+        size_t k = bytes - off < mpi_piece ? bytes - off : mpi_piece;
         watch_begin("broadcast");
         int err = MPI_Bcast((char *)buf + off, (int)k, MPI_BYTE, root, MPI_COMM_WORLD);
         watch_end();

@@ -7,6 +7,10 @@ foreach(np 1 2 3)
   add_test(NAME test_dist_np${np} COMMAND ${STC_MPIRUN} -np ${np} -x OMP_NUM_THREADS=1 $<TARGET_FILE:test_dist> ${np})
   set_tests_properties(test_dist_np${np} PROPERTIES TIMEOUT 120 RESOURCE_LOCK mpi ENVIRONMENT "OMP_NUM_THREADS=1")
 endforeach()
+# The same with MPI's int-count limit made tiny: the collectives' pieced paths.
+add_test(NAME test_dist_pieces_np3 COMMAND ${STC_MPIRUN} -np 3 -x OMP_NUM_THREADS=1 -x STC_TEST_MPI_PIECE=7
+         $<TARGET_FILE:test_dist> 3)
+set_tests_properties(test_dist_pieces_np3 PROPERTIES TIMEOUT 120 RESOURCE_LOCK mpi ENVIRONMENT "OMP_NUM_THREADS=1")
 # N ranks = 1 rank with the same global batch (gather_across_devices).
 add_test(NAME test_dist_train COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_dist_train.sh $<TARGET_FILE:stc>
          WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR})
