@@ -168,15 +168,26 @@ int stc_comm_allreduce_sum_f64(const stc_comm *c, double *buf, size_t n)
     return c->world == 1 ? 0 : allreduce(buf, n, sizeof(double), MPI_DOUBLE);
 }
 
-int stc_comm_allgather_f32(const stc_comm *c, float *out, const float *in, size_t n)
+static int allgather(void *out, const void *in, size_t n, MPI_Datatype t)
 {
     if (n > INT_MAX)
-        return stc_errorf(STC_ERR_INTERNAL, "allgather of %zu floats exceeds MPI's int count", n);
+        return stc_errorf(STC_ERR_INTERNAL, "allgather of %zu values exceeds MPI's int count", n);
     watch_begin("allgather");
-    int err = MPI_Allgather(in, (int)n, MPI_FLOAT, out, (int)n, MPI_FLOAT, MPI_COMM_WORLD);
+    int err = MPI_Allgather(in, (int)n, t, out, (int)n, t, MPI_COMM_WORLD);
     watch_end();
-    (void)c;
     return err == MPI_SUCCESS ? 0 : mpi_fail(err, "MPI_Allgather");
+}
+
+int stc_comm_allgather_f32(const stc_comm *c, float *out, const float *in, size_t n)
+{
+    (void)c;
+    return allgather(out, in, n, MPI_FLOAT);
+}
+
+int stc_comm_allgather_f64(const stc_comm *c, double *out, const double *in, size_t n)
+{
+    (void)c;
+    return allgather(out, in, n, MPI_DOUBLE);
 }
 
 void stc_comm_block(size_t n, int world, int rank, size_t *begin, size_t *count)

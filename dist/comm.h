@@ -40,6 +40,7 @@ int stc_comm_allreduce_max_f32(const stc_comm *c, float *buf, size_t n);
 
 /* out[world * n] = every rank's in[n], in rank order. */
 int stc_comm_allgather_f32(const stc_comm *c, float *out, const float *in, size_t n);
+int stc_comm_allgather_f64(const stc_comm *c, double *out, const double *in, size_t n);
 
 /*
  * Sharded slabs (ZeRO-1 optimizer step): a slab of n elements is cut into

@@ -36,6 +36,11 @@ int main(int argc, char **argv)
     for (int k = 0; k < P; k++)
         CHECK(out[2 * k] == (float)k && out[2 * k + 1] == (float)(10 * k));
     free(out);
+    double din[3] = {r + 0.25, -1.0 * r, 1e300}, *dout = calloc(3 * (size_t)P, sizeof *dout);
+    CHECK(stc_comm_allgather_f64(&c, dout, din, 3) == 0);
+    for (int k = 0; k < P; k++)
+        CHECK(dout[3 * k] == k + 0.25 && dout[3 * k + 1] == -1.0 * k && dout[3 * k + 2] == 1e300);
+    free(dout);
 
     /* The block partition: contiguous, in rank order, covering [0, n),
      * aligned but for the end, as even as the alignment allows. */

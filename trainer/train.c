@@ -70,6 +70,7 @@ typedef struct {
     stc_sampler *sampler;
     stc_sampler_inputs sin;
     stc_epoch_plan plan;  /* this epoch's global batches */
+    stc_loss_ranks loss_ranks; /* the ranks' score exchange for CoSENT / AnglE (losses.h) */
     /* Named loss components (losses that return a dict in Python): their
      * sums since the last log line, logged as "loss_<name>". */
     int64_t last_log_step;
@@ -297,6 +298,12 @@ static int gathered_loss(trainer *t, const stc_loss_spec *spec, const float *E, 
     return rc;
 }
 
+/* stc_loss_ranks' all-gather over this run's communicator. */
+static int loss_allgather_f64(void *ctx, double *out, const double *in, size_t n)
+{
+    return stc_comm_allgather_f64((const stc_comm *)ctx, out, in, n);
+}
+
 /* Runs one micro-batch (this rank's rows of one global batch) forward and
  * backward; the gradient is scaled by grad_scale (1 / accumulation steps).
  * *loss gets the loss value; *tokens the tokens processed.
@@ -352,7 +359,10 @@ static int micro_step(trainer *t, const train_set *s, const size_t *rows, int n,
     }
     stc_loss_result res;
     stc_loss_spec spec = s->loss;
-    if (spec.gather_across_devices && t->comm->world > 1)
+    int gather = spec.gather_across_devices && t->comm->world > 1;
+    if (gather && (spec.type == STC_LOSS_COSENT || spec.type == STC_LOSS_ANGLE))
+        spec.ranks = &t->loss_ranks; /* one loss over every rank's pairs (losses.h) */
+    if (gather && stc_loss_is_inbatch(spec.type))
         rc = gathered_loss(t, &spec, E, n, s->n_cols, D, &res);
     else
         rc = stc_loss_compute(&spec, cols, s->n_cols, n, D, labels.values ? &labels : NULL, &res, dcols);
@@ -490,6 +500,8 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
     t.cfg = cfg;
     t.a = &cfg->args;
     t.comm = comm;
+    t.loss_ranks = (stc_loss_ranks){.world = comm->world, .rank = comm->rank, .allgather_f64 = loss_allgather_f64,
+                                    .ctx = (void *)comm};
     const stc_training_args *a = t.a;
     stc_rows_init(&t.rows);
     int rc;
