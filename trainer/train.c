@@ -240,8 +240,8 @@ static stc_bert_dropout chunk_dropout(uint64_t pass_seed, int k)
  * (positives, hard negatives) are all-gathered, so each local anchor is
  * scored against the candidates of all ranks; anchors are gathered too when
  * a direction reads them (the symmetric losses). The gradients of gathered
- * blocks are summed over ranks and each rank keeps its own rows (an
- * all-reduce standing in for reduce-scatter); DDP's average over ranks then
+ * blocks are summed over ranks onto the rank that owns those rows
+ * (reduce-scatter); DDP's average over ranks then
  * gives exactly the gradient of one rank with the whole global batch.
  * E is this rank's [n_cols * n, D] embeddings (column-major); d(E) goes to
  * t->demb. Every rank has n rows: the sampler gives full global batches
@@ -281,15 +281,15 @@ static int gathered_loss(trainer *t, const stc_loss_spec *spec, const float *E, 
     };
     if (!rc)
         rc = stc_loss_compute_inbatch(spec, A, Cd, &g, D, res, dA, dC);
-    /* Sum the gathered blocks' gradients over ranks; keep this rank's rows. */
-    if (!rc)
-        rc = stc_comm_allreduce_sum_f32(c, dC, nc);
-    if (!rc && gather_anchors)
-        rc = stc_comm_allreduce_sum_f32(c, dA, na);
+    /* Each gathered block's gradient, summed over ranks, goes back to the
+     * rank it came from (reduce-scatter, equal blocks of n rows). */
+    for (int j = 0; !rc && j < k; j++)
+        rc = stc_comm_reduce_scatter_sum_f32(c, t->demb + (size_t)(j + 1) * col, dC + (size_t)j * gcol, col);
     if (!rc) {
-        memcpy(t->demb, dA + (gather_anchors ? (size_t)c->rank * col : 0), sizeof(float) * col);
-        for (int j = 0; j < k; j++)
-            memcpy(t->demb + (size_t)(j + 1) * col, dC + (size_t)j * gcol + (size_t)c->rank * col, sizeof(float) * col);
+        if (gather_anchors)
+            rc = stc_comm_reduce_scatter_sum_f32(c, t->demb, dA, col);
+        else
+            memcpy(t->demb, dA, sizeof(float) * col);
     }
     free(A);
     free(Cd);
