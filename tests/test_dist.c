@@ -106,15 +106,23 @@ int main(int argc, char **argv)
     CHECK(stc_comm_barrier(&c) == 0);
 
     /* The watchdog: with STC_TEST_HANG set, the last rank stalls and the
-     * others' barrier must end the job within the timeout (see
-     * tests/cmake/dist.cmake). */
-    if (getenv("STC_TEST_HANG")) {
+     * others' collective (a barrier; STC_TEST_HANG=reduce_scatter or
+     * allgather: the sharded-slab collectives) must end the job within the
+     * timeout (see tests/cmake/dist.cmake). */
+    const char *hang = getenv("STC_TEST_HANG");
+    if (hang) {
         stc_comm_set_timeout(&c, 1.0);
         stc_comm_set_step(7);
         if (r == P - 1)
             sleep(30);
-        stc_comm_barrier(&c);
-        fprintf(stderr, "rank %d: the barrier returned; the watchdog did not fire\n", r);
+        float slab[64] = {0}, own[64];
+        if (!strcmp(hang, "reduce_scatter"))
+            stc_comm_reduce_scatter_block_sum_f32(&c, own, slab, 64);
+        else if (!strcmp(hang, "allgather"))
+            stc_comm_allgather_block_f32(&c, slab, 64);
+        else
+            stc_comm_barrier(&c);
+        fprintf(stderr, "rank %d: the collective returned; the watchdog did not fire\n", r);
         return 1;
     }
 

@@ -24,3 +24,8 @@ set_tests_properties(test_dist_encode PROPERTIES TIMEOUT 300 RESOURCE_LOCK mpi E
 add_test(NAME test_dist_watchdog COMMAND bash -c
   "start=$(date +%s); ${MPIEXEC_EXECUTABLE} --oversubscribe --allow-run-as-root -np 2 -x STC_TEST_HANG=1 $<TARGET_FILE:test_dist> 2>&1 | tee /dev/stderr | grep -q 'rank 0: barrier at step 7 timed out' && [ $(( $(date +%s) - start )) -lt 20 ]")
 set_tests_properties(test_dist_watchdog PROPERTIES TIMEOUT 60 RESOURCE_LOCK mpi)
+foreach(op reduce_scatter allgather)
+  add_test(NAME test_dist_watchdog_${op} COMMAND bash -c
+    "start=$(date +%s); ${MPIEXEC_EXECUTABLE} --oversubscribe --allow-run-as-root -np 2 -x STC_TEST_HANG=${op} $<TARGET_FILE:test_dist> 2>&1 | tee /dev/stderr | grep -q 'rank 0: ${op} at step 7 timed out' && [ $(( $(date +%s) - start )) -lt 20 ]")
+  set_tests_properties(test_dist_watchdog_${op} PROPERTIES TIMEOUT 60 RESOURCE_LOCK mpi)
+endforeach()
