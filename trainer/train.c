@@ -59,7 +59,7 @@ typedef struct {
     unsigned char *has_grad; /* (params.n) */
     stc_param_groups pg;
     stc_adamw opt;        /* over this rank's block of the slab (dp_step.h) */
-    stc_dp_step dp;
+    stc_dp_step dp;       /* the optimizer step across ranks: this rank's block, buffers, timings */
     stc_scheduler sched;
     stc_rows rows;
     float *demb;          /* (max_cols * B, dim) */
