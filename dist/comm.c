@@ -240,6 +240,12 @@ static void ring_block(const ring_layout *L, int q, size_t *begin, size_t *count
 static int ring_reduce_scatter(const stc_comm *c, float *out, const float *in, const ring_layout *L)
 {
     int P = c->world, r = c->rank, next = (r + 1) % P, prev = (r + P - 1) % P;
+    if (P == 1) {
+        size_t b, k;
+        ring_block(L, 0, &b, &k);
+        memcpy(out, in + b, sizeof(float) * k);
+        return 0;
+    }
     if (P > 2) {
         size_t need = 0, b, k;
         for (int q = 0; q < P; q++) {
@@ -292,11 +298,13 @@ static int ring_reduce_scatter(const stc_comm *c, float *out, const float *in, c
 
 int stc_comm_reduce_scatter_sum_f32(const stc_comm *c, float *out, const float *in, size_t n)
 {
-    if (c->world == 1) {
-        memcpy(out, in, sizeof(float) * n);
-        return 0;
-    }
     ring_layout L = {.n = n, .world = c->world, .equal = 1};
+    return ring_reduce_scatter(c, out, in, &L);
+}
+
+int stc_comm_reduce_scatter_block_sum_f32(const stc_comm *c, float *out, const float *in, size_t n)
+{
+    ring_layout L = {.n = n, .world = c->world, .equal = 0};
     return ring_reduce_scatter(c, out, in, &L);
 }
 
@@ -315,16 +323,6 @@ static int *block_layout(size_t n, int world, int **displs)
         (*displs)[r] = (int)b;
     }
     return counts;
-}
-
-int stc_comm_reduce_scatter_block_sum_f32(const stc_comm *c, float *out, const float *in, size_t n)
-{
-    if (c->world == 1) {
-        memcpy(out, in, sizeof(float) * n);
-        return 0;
-    }
-    ring_layout L = {.n = n, .world = c->world, .equal = 0};
-    return ring_reduce_scatter(c, out, in, &L);
 }
 
 int stc_comm_allgather_block_f32(const stc_comm *c, float *buf, size_t n)

@@ -634,15 +634,22 @@ static float rng_float(uint32_t *s) { return (float)((double)rng_next(s) / 42949
 
 /* Runs 3 AdamW steps with clipping on a table larger than one work chunk,
  * with `threads` OpenMP threads; returns params and the last norm. */
+/* A table of 287300 elements: emb.weight [700, 300], emb.bias [300] and a
+ * pooler [1000, 77] that gets no gradient. */
+static void three_params(stc_param_table *t)
+{
+    stc_params_init(t);
+    int64_t s1[2] = {700, 300}, s2[1] = {300}, s3[2] = {1000, 77};
+    stc_params_add(t, "0.emb.weight", "emb.weight", 0, 2, s1, 0);
+    stc_params_add(t, "0.emb.bias", "emb.bias", 0, 1, s2, 0);
+    stc_params_add(t, "0.pooler.weight", "pooler.weight", 0, 2, s3, 1);
+    stc_params_alloc(t);
+}
+
 static void big_run(int threads, float **params_out, double *norm_out, size_t *n_out)
 {
     stc_param_table t;
-    stc_params_init(&t);
-    int64_t s1[2] = {700, 300}, s2[1] = {300}, s3[2] = {1000, 77};
-    stc_params_add(&t, "0.emb.weight", "emb.weight", 0, 2, s1, 0);
-    stc_params_add(&t, "0.emb.bias", "emb.bias", 0, 1, s2, 0);
-    stc_params_add(&t, "0.pooler.weight", "pooler.weight", 0, 2, s3, 1);
-    stc_params_alloc(&t);
+    three_params(&t);
     uint32_t seed = 12345;
     for (size_t i = 0; i < t.total; i++)
         t.slab[i] = rng_float(&seed);
@@ -733,12 +740,7 @@ static void test_threads_and_clip(void)
 static void test_sharded(void)
 {
     stc_param_table t;
-    stc_params_init(&t);
-    int64_t s1[2] = {700, 300}, s2[1] = {300}, s3[2] = {1000, 77};
-    stc_params_add(&t, "0.emb.weight", "emb.weight", 0, 2, s1, 0);
-    stc_params_add(&t, "0.emb.bias", "emb.bias", 0, 1, s2, 0);
-    stc_params_add(&t, "0.pooler.weight", "pooler.weight", 0, 2, s3, 1);
-    stc_params_alloc(&t);
+    three_params(&t);
     size_t n = t.total;
     unsigned char has_grad[3] = {1, 1, 0};
     stc_param_source src = {&t, "model.", NULL};
