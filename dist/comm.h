@@ -40,6 +40,34 @@ int stc_comm_allreduce_max_f32(const stc_comm *c, float *buf, size_t n);
 
 /* out[world * n] = every rank's in[n], in rank order. */
 int stc_comm_allgather_f32(const stc_comm *c, float *out, const float *in, size_t n);
+int stc_comm_allgather_f64(const stc_comm *c, double *out, const double *in, size_t n);
+
+/*
+ * Sharded slabs (ZeRO-1 optimizer step): a slab of n elements is cut into
+ * world contiguous blocks in rank order by one partition function that
+ * every rank (and every collective below) computes identically. Blocks are
+ * as even as possible in units of STC_COMM_BLOCK_ALIGN elements (64 bytes of
+ * float32: no two ranks' blocks share a cache line, and device copies stay
+ * aligned); the last rank's block ends at n, and a slab of fewer units than
+ * ranks leaves some blocks empty. Each reduced element has one owner, so a
+ * sharded step cannot diverge across ranks by reduction order.
+ */
+#define STC_COMM_BLOCK_ALIGN 16
+void stc_comm_block(size_t n, int world, int rank, size_t *begin, size_t *count);
+
+/* Reduce-scatter, equal blocks: in[world * n] on every rank; out[n] gets
+ * the sum over ranks of block `rank` of in. out and in may not overlap. */
+int stc_comm_reduce_scatter_sum_f32(const stc_comm *c, float *out, const float *in, size_t n);
+
+/* Reduce-scatter over stc_comm_block's partition of an n-element slab:
+ * out[count] (this rank's block's size) gets the sum over ranks of this
+ * rank's block of in[n]. out and in may not overlap. */
+int stc_comm_reduce_scatter_block_sum_f32(const stc_comm *c, float *out, const float *in, size_t n);
+
+/* The inverse for a sharded slab, in place: each rank's block (stc_comm_block)
+ * of buf[n] is copied into every other rank's buf (MPI_Allgatherv), so every
+ * rank ends with the same n elements. */
+int stc_comm_allgather_block_f32(const stc_comm *c, float *buf, size_t n);
 
 int stc_comm_broadcast(const stc_comm *c, void *buf, size_t bytes, int root);
 int stc_comm_barrier(const stc_comm *c);
@@ -58,7 +86,9 @@ void stc_comm_abort(int code);
  * than `seconds` (a peer died or hangs), printing
  * "rank R: <collective> at step S timed out after T s" and calling
  * MPI_Abort with STC_ERR_PEER. 0 disables it. The trainer passes
- * ddp_timeout and updates the step. */
+ * ddp_timeout and updates the step. Every collective above runs under it,
+ * each piece of one too large for MPI's int counts (those go in pieces)
+ * separately. */
 int stc_comm_set_timeout(const stc_comm *c, double seconds);
 void stc_comm_set_step(long long step);
 

@@ -36,6 +36,67 @@ int main(int argc, char **argv)
     for (int k = 0; k < P; k++)
         CHECK(out[2 * k] == (float)k && out[2 * k + 1] == (float)(10 * k));
     free(out);
+    double din[3] = {r + 0.25, -1.0 * r, 1e300}, *dout = calloc(3 * (size_t)P, sizeof *dout);
+    CHECK(stc_comm_allgather_f64(&c, dout, din, 3) == 0);
+    for (int k = 0; k < P; k++)
+        CHECK(dout[3 * k] == k + 0.25 && dout[3 * k + 1] == -1.0 * k && dout[3 * k + 2] == 1e300);
+    free(dout);
+
+    /* The block partition: contiguous, in rank order, covering [0, n),
+     * aligned but for the end, as even as the alignment allows. */
+    static const size_t sizes[] = {0, 1, 15, 16, 17, 33, 47, 100, 1001, 4099};
+    for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
+        size_t n = sizes[si], next = 0, lo = (size_t)-1, hi = 0;
+        for (int q = 0; q < P; q++) {
+            size_t b, k;
+            stc_comm_block(n, P, q, &b, &k);
+            CHECK_MSG(b == next && (b % STC_COMM_BLOCK_ALIGN == 0 || k == 0), "n %zu rank %d: [%zu, +%zu)", n, q, b, k);
+            next = b + k;
+            lo = k < lo ? k : lo;
+            hi = k > hi ? k : hi;
+        }
+        CHECK_MSG(next == n, "n %zu: blocks end at %zu", n, next);
+        CHECK_MSG(hi - lo <= STC_COMM_BLOCK_ALIGN, "n %zu: blocks from %zu to %zu", n, lo, hi);
+    }
+
+    /* Reduce-scatter and the sharded allgather on uneven slabs: rank q
+     * contributes in[i] = i + 1000 q (exact in float), so block sums are
+     * known; then each rank writes i * 3 + 1 into its own block and the
+     * allgather must give every rank the whole slab. Equal blocks too. */
+    for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
+        size_t n = sizes[si], b, k;
+        stc_comm_block(n, P, r, &b, &k);
+        float *slab = malloc(sizeof(float) * (n + 1)), *own = malloc(sizeof(float) * (k + 1));
+        for (size_t i = 0; i < n; i++)
+            slab[i] = (float)i + 1000.0f * (float)r;
+        CHECK(stc_comm_reduce_scatter_block_sum_f32(&c, own, slab, n) == 0);
+        int ok = 1;
+        for (size_t i = 0; i < k; i++)
+            ok &= own[i] == (float)P * (float)(b + i) + 1000.0f * (float)(P * (P - 1) / 2);
+        CHECK_MSG(ok, "reduce_scatter_block n %zu rank %d", n, r);
+        for (size_t i = 0; i < n; i++)
+            slab[i] = -1.0f;
+        for (size_t i = 0; i < k; i++)
+            slab[b + i] = (float)(b + i) * 3.0f + 1.0f;
+        CHECK(stc_comm_allgather_block_f32(&c, slab, n) == 0);
+        ok = 1;
+        for (size_t i = 0; i < n; i++)
+            ok &= slab[i] == (float)i * 3.0f + 1.0f;
+        CHECK_MSG(ok, "allgather_block n %zu rank %d", n, r);
+        free(slab);
+        free(own);
+
+        float *all = malloc(sizeof(float) * (n * (size_t)P + 1)), *mine = malloc(sizeof(float) * (n + 1));
+        for (size_t i = 0; i < n * (size_t)P; i++)
+            all[i] = (float)i + 1000.0f * (float)r;
+        CHECK(stc_comm_reduce_scatter_sum_f32(&c, mine, all, n) == 0);
+        ok = 1;
+        for (size_t i = 0; i < n; i++)
+            ok &= mine[i] == (float)P * (float)((size_t)r * n + i) + 1000.0f * (float)(P * (P - 1) / 2);
+        CHECK_MSG(ok, "reduce_scatter n %zu rank %d", n, r);
+        free(all);
+        free(mine);
+    }
 
     char msg[16] = "";
     if (r == 0)
@@ -45,15 +106,23 @@ int main(int argc, char **argv)
     CHECK(stc_comm_barrier(&c) == 0);
 
     /* The watchdog: with STC_TEST_HANG set, the last rank stalls and the
-     * others' barrier must end the job within the timeout (see
-     * tests/cmake/dist.cmake). */
-    if (getenv("STC_TEST_HANG")) {
+     * others' collective (a barrier; STC_TEST_HANG=reduce_scatter or
+     * allgather: the sharded-slab collectives) must end the job within the
+     * timeout (see tests/cmake/dist.cmake). */
+    const char *hang = getenv("STC_TEST_HANG");
+    if (hang) {
         stc_comm_set_timeout(&c, 1.0);
         stc_comm_set_step(7);
         if (r == P - 1)
             sleep(30);
-        stc_comm_barrier(&c);
-        fprintf(stderr, "rank %d: the barrier returned; the watchdog did not fire\n", r);
+        float slab[64] = {0}, own[64];
+        if (!strcmp(hang, "reduce_scatter"))
+            stc_comm_reduce_scatter_block_sum_f32(&c, own, slab, 64);
+        else if (!strcmp(hang, "allgather"))
+            stc_comm_allgather_block_f32(&c, slab, 64);
+        else
+            stc_comm_barrier(&c);
+        fprintf(stderr, "rank %d: the collective returned; the watchdog did not fire\n", r);
         return 1;
     }
 

@@ -5,8 +5,13 @@
 # within 1e-5 max abs), for MultipleNegativesRankingLoss with a hard-negative
 # column and for CachedMultipleNegativesRankingLoss with mini_batch_size 4;
 # and 3 ranks x 5 like 1 rank x 15 (uneven: 16 rows, the last global batch
-# dropped, as under DDP). Dropout off; the tiny fixture model and the mnrl
-# training fixture (tests/fixtures/train/mnrl).
+# dropped, as under DDP). CoSENTLoss and AnglELoss (one logsumexp over all
+# pairs: scores gathered across ranks by default) likewise, 2 ranks x 8 =
+# 1 rank x 16 and 3 ranks x 5 = 1 rank x 15, while "gather_across_devices":
+# false (Sentence Transformers' per-rank losses) must differ. The training
+# runs compare every logged loss field, so named loss components are
+# checked as averaged across ranks too. Dropout off; the tiny fixture model
+# and the mnrl and cosent training fixtures (tests/fixtures/train/).
 # usage: test_dist_train.sh STC_BINARY   (run from tests/)
 set -uo pipefail
 stc=$1
@@ -21,6 +26,8 @@ c = json.load(open(sys.argv[1])); c["hidden_dropout_prob"] = 0.0; c["attention_p
 json.dump(c, open(sys.argv[1], "w"))
 PY
 cp fixtures/train/mnrl/config.json fixtures/train/mnrl/train.jsonl "$tmp/"
+cp fixtures/train/cosent/config.json "$tmp/cosent.json"
+cp fixtures/train/cosent/train.jsonl "$tmp/cosent.jsonl"
 cd "$tmp" || exit 1
 mpi() { mpirun --oversubscribe --allow-run-as-root -np "$1" -x OMP_NUM_THREADS=1 -x OPENBLAS_NUM_THREADS=1 "${@:2}"; }
 
@@ -39,7 +46,9 @@ def weights(d):
     return out
 a, b = log(sys.argv[1]), log(sys.argv[2])
 assert len(a) == len(b) and len(a) >= 5, (len(a), len(b))
-worst = max(abs(x["loss"] - y["loss"]) / abs(x["loss"]) for x, y in zip(a, b))
+keys = [k for k in a[0] if k.startswith("loss")]
+assert all(set(k for k in x if k.startswith("loss")) == set(keys) for x in a + b), "loss fields differ"
+worst = max(abs(x[k] - y[k]) / abs(x[k]) for x, y in zip(a, b) for k in keys)
 wa, wb = weights(sys.argv[1]), weights(sys.argv[2])
 # attention.self.key.bias: its true gradient is exactly zero (softmax ignores
 # a per-query constant), so Adam turns rounding noise into lr-sized steps.
@@ -66,6 +75,32 @@ OMP_NUM_THREADS=1 "$stc" train config.json --output_dir u1 --max_steps 20 --loss
 mpi 3 "$stc" train config.json --output_dir u3 --max_steps 20 --loss "$gather" --per_device_train_batch_size 5 >mpi.out 2>&1 \
   || { fails=$((fails+1)); echo "FAIL: mpirun -np 3: $(tail -3 mpi.out)" >&2; }
 compare "uneven: 3 ranks x 5 = 1 rank x 15 (16 rows, last batch dropped)" u1 u3
+
+# (c) CoSENTLoss / AnglELoss: 20 rows, so one global batch of 16 (or 15) per
+# epoch; the one-rank runs drop the rest as DDP does.
+for loss in CoSENTLoss AnglELoss; do
+  spec="{\"type\": \"$loss\"}"
+  OMP_NUM_THREADS=1 "$stc" train cosent.json --train_dataset cosent.jsonl --output_dir p1-$loss --max_steps 20 \
+    --loss "$spec" --per_device_train_batch_size 16 --dataloader_drop_last true 2>/dev/null
+  mpi 2 "$stc" train cosent.json --train_dataset cosent.jsonl --output_dir p2-$loss --max_steps 20 --loss "$spec" \
+    --per_device_train_batch_size 8 >mpi.out 2>&1 || { fails=$((fails+1)); echo "FAIL: mpirun -np 2 $loss: $(tail -3 mpi.out)" >&2; }
+  compare "$loss, scores gathered: 2 ranks x 8 = 1 rank x 16" p1-$loss p2-$loss
+done
+OMP_NUM_THREADS=1 "$stc" train cosent.json --train_dataset cosent.jsonl --output_dir q1 --max_steps 20 \
+  --loss '{"type": "CoSENTLoss"}' --per_device_train_batch_size 15 --dataloader_drop_last true 2>/dev/null
+mpi 3 "$stc" train cosent.json --train_dataset cosent.jsonl --output_dir q3 --max_steps 20 --loss '{"type": "CoSENTLoss"}' \
+  --per_device_train_batch_size 5 >mpi.out 2>&1 || { fails=$((fails+1)); echo "FAIL: mpirun -np 3 CoSENT: $(tail -3 mpi.out)" >&2; }
+compare "CoSENTLoss, scores gathered: 3 ranks x 5 = 1 rank x 15" q1 q3
+mpi 2 "$stc" train cosent.json --train_dataset cosent.jsonl --output_dir n2 --max_steps 20 \
+  --loss '{"type": "CoSENTLoss", "gather_across_devices": false}' --per_device_train_batch_size 8 >mpi.out 2>&1 \
+  || { fails=$((fails+1)); echo "FAIL: mpirun -np 2 CoSENT without gathering: $(tail -3 mpi.out)" >&2; }
+if $py - p1-CoSENTLoss n2 <<'PY'; then passes=$((passes+1)); else fails=$((fails+1)); echo "FAIL: CoSENT gather_across_devices false is per-rank" >&2; fi
+import json, sys
+a, b = ([json.loads(l)["loss"] for l in open(d + "/log.jsonl")] for d in sys.argv[1:])
+# the mean of two batch-8 logsumexps is not the batch-16 one
+print(f"  per-rank CoSENT step 1: {b[0]:.6f} vs gathered {a[0]:.6f}")
+assert len(a) == len(b) and abs(a[0] - b[0]) > 1e-3 * abs(a[0])
+PY
 
 echo "test_dist_train: $passes passed, $fails failed"
 [ "$fails" -eq 0 ]

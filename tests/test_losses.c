@@ -759,7 +759,11 @@ static void test_specs_and_errors(void)
     CHECK(parse("{\"type\": \"MultipleNegativesSymmetricRankingLoss\"}", &s) == 0);
     CHECK(s.partition == STC_MNRL_PER_DIRECTION && s.directions == (STC_MNRL_QUERY_TO_DOC | STC_MNRL_DOC_TO_QUERY));
     CHECK(parse("{\"type\": \"TripletLoss\"}", &s) == 0);
-    CHECK(s.distance == STC_DIST_EUCLIDEAN && s.margin == 5.0);
+    CHECK(s.distance == STC_DIST_EUCLIDEAN && s.margin == 5.0 && !s.gather_across_devices);
+    /* CoSENT / AnglE: the loss over every rank's pairs unless turned off */
+    CHECK(parse("{\"type\": \"CoSENTLoss\"}", &s) == 0 && s.gather_across_devices == 1 && !s.ranks);
+    CHECK(parse("{\"type\": \"AnglELoss\", \"gather_across_devices\": false}", &s) == 0 && !s.gather_across_devices);
+    CHECK(parse("{\"type\": \"TripletLoss\", \"gather_across_devices\": true}", &s) == STC_ERR_USAGE);
     CHECK(parse("{\"type\": \"ContrastiveLoss\"}", &s) == 0);
     CHECK(s.distance == STC_DIST_COSINE && s.margin == 0.5 && s.size_average == 1);
     CHECK(parse("{\"type\": \"MatryoshkaLoss\", \"loss\": {\"type\": \"CoSENTLoss\"}, "

@@ -634,15 +634,22 @@ static float rng_float(uint32_t *s) { return (float)((double)rng_next(s) / 42949
 
 /* Runs 3 AdamW steps with clipping on a table larger than one work chunk,
  * with `threads` OpenMP threads; returns params and the last norm. */
+/* A table of 287300 elements: emb.weight [700, 300], emb.bias [300] and a
+ * pooler [1000, 77] that gets no gradient. */
+static void three_params(stc_param_table *t)
+{
+    stc_params_init(t);
+    int64_t s1[2] = {700, 300}, s2[1] = {300}, s3[2] = {1000, 77};
+    stc_params_add(t, "0.emb.weight", "emb.weight", 0, 2, s1, 0);
+    stc_params_add(t, "0.emb.bias", "emb.bias", 0, 1, s2, 0);
+    stc_params_add(t, "0.pooler.weight", "pooler.weight", 0, 2, s3, 1);
+    stc_params_alloc(t);
+}
+
 static void big_run(int threads, float **params_out, double *norm_out, size_t *n_out)
 {
     stc_param_table t;
-    stc_params_init(&t);
-    int64_t s1[2] = {700, 300}, s2[1] = {300}, s3[2] = {1000, 77};
-    stc_params_add(&t, "0.emb.weight", "emb.weight", 0, 2, s1, 0);
-    stc_params_add(&t, "0.emb.bias", "emb.bias", 0, 1, s2, 0);
-    stc_params_add(&t, "0.pooler.weight", "pooler.weight", 0, 2, s3, 1);
-    stc_params_alloc(&t);
+    three_params(&t);
     uint32_t seed = 12345;
     for (size_t i = 0; i < t.total; i++)
         t.slab[i] = rng_float(&seed);
@@ -725,6 +732,95 @@ static void test_threads_and_clip(void)
     CHECK(stc_adamw_init(&opt, &pg, 0.9, 0.999, -1.0) == STC_ERR_USAGE);
 }
 
+/* ZeRO-1: three shards, each with its own optimizer, stepping gradients
+ * twice the true ones scaled by 1/2 as they are read (the 1/world average),
+ * give the unsharded run's parameters: bit for bit without clipping (each
+ * element's update is the same arithmetic), within rounding of the norm's
+ * summation order with clipping. The shard boundaries cut parameters. */
+static void test_sharded(void)
+{
+    stc_param_table t;
+    three_params(&t);
+    size_t n = t.total;
+    unsigned char has_grad[3] = {1, 1, 0};
+    stc_param_source src = {&t, "model.", NULL};
+    stc_param_groups pg;
+    stc_lr_mapping_entry map[1] = {{"bias", 3e-3}};
+    CHECK(stc_param_groups_build(&pg, &src, 1, 1e-3, 0.01, map, 1) == 0);
+    /* shards as dist/comm.c's stc_comm_block cuts them for 3 ranks, by hand
+     * here (this test does not link MPI): thirds of 16-element units */
+    size_t units = (n + 15) / 16, begin[4], count[3];
+    for (int r = 0; r <= 3; r++)
+        begin[r] = units * (size_t)r / 3 * 16 < n ? units * (size_t)r / 3 * 16 : n;
+    for (int r = 0; r < 3; r++)
+        count[r] = begin[r + 1] - begin[r];
+    CHECK(begin[1] > 0 && begin[2] < 700 * 300); /* both cuts inside emb.weight */
+    for (int clip = 0; clip <= 1; clip++) {
+        double max_norm = clip ? 1.0 : 0.0;
+        float *ref = malloc(sizeof(float) * n), *shd = malloc(sizeof(float) * n);
+        float *g = malloc(sizeof(float) * n), *g2 = malloc(sizeof(float) * n);
+        uint32_t seed = 99;
+        for (size_t i = 0; i < n; i++)
+            ref[i] = shd[i] = rng_float(&seed);
+        stc_adamw full, part[3];
+        CHECK(stc_adamw_init(&full, &pg, 0.9, 0.999, 1e-8) == 0);
+        for (int r = 0; r < 3; r++) {
+            size_t b = begin[r], c = count[r];
+            CHECK(stc_adamw_init_shard(&part[r], &pg, 0.9, 0.999, 1e-8, &b, &c) == 0);
+        }
+        double worst = 0.0;
+        for (int step = 0; step < 3; step++) {
+            for (size_t i = 0; i < n; i++) {
+                g[i] = rng_float(&seed);
+                g2[i] = 2.0f * g[i];
+            }
+            double norm, sq[3], total = 0.0;
+            CHECK(stc_clip_grad_norm(&t, g, has_grad, max_norm, &norm) == 0);
+            stc_adamw_slab sl = {ref, g, has_grad};
+            CHECK(stc_adamw_step(&full, &sl, 1.0) == 0);
+            for (int r = 0; r < 3; r++) {
+                CHECK(stc_grad_sum_squares_shard(&t, g2 + begin[r], has_grad, begin[r], count[r], 0.5f, &sq[r]) == 0);
+                total += sq[r];
+            }
+            CHECK_MSG(fabs(sqrt(total) - norm) <= 1e-12 * norm, "norm %.17g vs %.17g", sqrt(total), norm);
+            float coef = stc_clip_coef(sqrt(total), max_norm);
+            for (int r = 0; r < 3; r++) {
+                stc_adamw_slab ps = {shd, g2 + begin[r], has_grad};
+                CHECK(stc_adamw_step_scaled(&part[r], &ps, 1.0, 0.5f, coef) == 0);
+            }
+        }
+        for (size_t i = 0; i < n; i++) {
+            double d = fabs((double)ref[i] - shd[i]);
+            worst = d > worst ? d : worst;
+        }
+        if (clip)
+            CHECK_MSG(worst <= 1e-6, "clipped: sharded vs whole max abs %.3g", worst);
+        else
+            CHECK_MSG(memcmp(ref, shd, sizeof(float) * n) == 0, "unclipped: sharded differs (max abs %.3g)", worst);
+        CHECK(part[0].shard_count[0] == count[0] && part[2].step[0] == 3 && part[2].step[2] == 0);
+        /* a shard's state saves and loads its own moments only */
+        size_t nb = stc_adamw_state_bytes(&part[1]);
+        CHECK(nb < stc_adamw_state_bytes(&full));
+        void *buf = malloc(nb);
+        CHECK(buf && stc_adamw_state_save(&part[1], buf, nb) == 0);
+        CHECK(stc_adamw_state_load(&part[1], buf, nb, "shard") == 0);
+        CHECK(stc_adamw_state_load(&part[0], buf, nb, "shard") == STC_ERR_DATA || count[0] == count[1]);
+        free(buf);
+        stc_adamw_free(&full);
+        for (int r = 0; r < 3; r++)
+            stc_adamw_free(&part[r]);
+        free(ref);
+        free(shd);
+        free(g);
+        free(g2);
+    }
+    size_t bad_b = n - 10, bad_c = 11;
+    stc_adamw bad;
+    CHECK(stc_adamw_init_shard(&bad, &pg, 0.9, 0.999, 1e-8, &bad_b, &bad_c) == STC_ERR_INTERNAL);
+    stc_param_groups_free(&pg);
+    stc_params_free(&t);
+}
+
 int main(void)
 {
     test_st_groups();
@@ -732,5 +828,6 @@ int main(void)
     test_schedules();
     test_adamw();
     test_threads_and_clip();
+    test_sharded();
     return check_report("test_optim");
 }

@@ -14,6 +14,10 @@
  *     (the norm's own gradient is not clamped; checked against torch 2.x);
  *   - pairwise_angle_sim (AnglE): F.normalize, then |cos + sin| of the
  *     halves (a zero column is appended when D is odd).
+ *
+ * CoSENT and AnglE on several ranks compute one loss over every rank's
+ * pairs (spec->ranks; losses.h, "CoSENTLoss and AnglELoss across ranks");
+ * the others are per-row means and stay per rank, as in Python under DDP.
  */
 #include "trainer/loss_internal.h"
 
@@ -258,6 +262,53 @@ static int cosent_core(const double *s, const double *lab, int n, double *loss, 
     return STC_OK;
 }
 
+/*
+ * cosent_core over every rank's pairs (losses.h, "CoSENTLoss and AnglELoss
+ * across ranks"). s and lab are this rank's ncand * B scores and labels,
+ * candidate column major (p = c*B + i). They are all-gathered and laid out
+ * as one rank with the whole batch lays them out: column c of the global
+ * batch is rank 0's rows of c, then rank 1's, ... (p = c*P*B + q*B + i), so
+ * the loss is computed on the same vector in the same order on every rank.
+ * ds gets P times the global loss's gradient of this rank's own scores.
+ */
+static int cosent_across_ranks(const stc_loss_ranks *R, const double *s, const double *lab, int ncand, int B,
+                               double *loss, double *ds)
+{
+    const int P = R->world, n = ncand * B, W = P * B;
+    const size_t N = (size_t)P * n;
+    double *mine = stc_malloc(2 * (size_t)n * sizeof(double), "cosent scores to gather");
+    double *all = stc_malloc(2 * N * sizeof(double), "gathered cosent scores");
+    double *gs = stc_malloc(2 * N * sizeof(double), "global cosent scores");
+    double *gds = ds ? stc_malloc(N * sizeof(double), "global cosent score gradient") : NULL;
+    int rc = mine && all && gs && (!ds || gds) ? STC_OK : STC_ERR_NOMEM;
+    if (!rc) {
+        /* one message per rank: its scores, then its labels */
+        memcpy(mine, s, (size_t)n * sizeof(double));
+        memcpy(mine + n, lab, (size_t)n * sizeof(double));
+        rc = R->allgather_f64(R->ctx, all, mine, 2 * (size_t)n);
+    }
+    if (!rc) {
+        double *glab = gs + N;
+        for (int q = 0; q < P; q++)
+            for (int c = 0; c < ncand; c++)
+                for (int i = 0; i < B; i++) {
+                    size_t from = (size_t)q * 2 * n + (size_t)c * B + i, to = (size_t)c * W + (size_t)q * B + i;
+                    gs[to] = all[from];
+                    glab[to] = all[from + n];
+                }
+        rc = cosent_core(gs, glab, (int)N, loss, gds);
+    }
+    if (!rc && ds)
+        for (int c = 0; c < ncand; c++)
+            for (int i = 0; i < B; i++)
+                ds[(size_t)c * B + i] = P * gds[(size_t)c * W + (size_t)R->rank * B + i];
+    free(gds);
+    free(gs);
+    free(all);
+    free(mine);
+    return rc;
+}
+
 /* pairwise_angle_sim of two F.normalize'd rows xh, yh (width D; a zero is
  * appended when D is odd, so h = ceil(D/2)); with gx/gy non-NULL adds
  * g * d sim / d xh (yh) to them. */
@@ -347,7 +398,8 @@ static int loss_cosent(const stc_loss_spec *spec, const stc_loss_input *in, doub
         double l = in->labels.values ? in->labels.values[i] : 1.0;
         lab[p] = c == 1 ? l : 1.0 - l;
     }
-    rc = cosent_core(s, lab, n, loss, dx ? ds : NULL);
+    rc = spec->ranks && spec->ranks->world > 1 ? cosent_across_ranks(spec->ranks, s, lab, ncand, B, loss, dx ? ds : NULL)
+                                                : cosent_core(s, lab, n, loss, dx ? ds : NULL);
     if (rc || !dx)
         goto out;
     for (int p = 0; p < n; p++) {

@@ -117,6 +117,10 @@ void stc_loss_spec_init(stc_loss_spec *spec, stc_loss_type type)
         spec->partition = STC_MNRL_PER_DIRECTION;
     }
     switch (type) {
+    case STC_LOSS_COSENT:
+    case STC_LOSS_ANGLE:
+        spec->gather_across_devices = 1; /* stc's default (losses.h, "CoSENTLoss and AnglELoss across ranks") */
+        break;
     case STC_LOSS_TRIPLET:
         spec->distance = STC_DIST_EUCLIDEAN;
         spec->margin = 5.0;
@@ -247,8 +251,8 @@ static int key_allowed(stc_loss_type t, const char *k)
                                        "partition_mode", "hardness_mode", "hardness_strength", NULL};
     static const char *const cached[] = {"mini_batch_size", "mini_batch_num_tokens", "show_progress_bar", NULL};
     static const char *const sym[] = {"scale", "similarity_fct", "gather_across_devices", NULL};
-    static const char *const cosent[] = {"scale", "similarity_fct", NULL};
-    static const char *const angle[] = {"scale", NULL};
+    static const char *const cosent[] = {"scale", "similarity_fct", "gather_across_devices", NULL};
+    static const char *const angle[] = {"scale", "gather_across_devices", NULL};
     static const char *const cossim[] = {"loss_fct", "cos_score_transformation", NULL};
     static const char *const mse[] = {"projection_dim", NULL};
     static const char *const triplet[] = {"distance_metric", "triplet_margin", NULL};

@@ -32,6 +32,20 @@
  * (MNRL: mean over the local anchors), so that DDP's averaging of the model
  * gradients over P gives the gradient of the global mean.
  *
+ * CoSENTLoss and AnglELoss across ranks: these are one logsumexp over all
+ * score pairs of the batch, so the mean of per-rank losses (Sentence
+ * Transformers under DDP, which has no option for it) is not the loss of the
+ * global batch. With spec->ranks set (the trainer sets it on more than one
+ * rank unless the loss says "gather_across_devices": false), each rank
+ * all-gathers its pair scores and labels (one double each per pair), every
+ * rank computes the loss of the global score vector, laid out as one rank
+ * with the whole batch would (rank 0's rows, then rank 1's, per candidate
+ * column), and returns that global value; the gradient of its own rows'
+ * scores is taken times P, so DDP's average over ranks gives the one-rank
+ * gradient: P ranks x batch B train as 1 rank x batch P*B.
+ * "gather_across_devices": false gives Sentence Transformers' behaviour
+ * (each rank's own loss, the gradients averaged).
+ *
  * Precision: the math runs in float64 throughout (the *_f64 entry points take
  * and return float64; the float32 ones convert at the edges). B x N similarity
  * matrices are cheap next to the model, and float64 makes the
@@ -51,6 +65,7 @@
 #ifndef STC_TRAINER_LOSSES_H
 #define STC_TRAINER_LOSSES_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <cjson/cJSON.h>
@@ -123,6 +138,19 @@ typedef enum {
     STC_HARDNESS_ALL_NEGATIVES       /* everything but the own positive */
 } stc_mnrl_hardness;
 
+/*
+ * How the ranks of a data-parallel run exchange a pairwise loss's scores
+ * (CoSENTLoss, AnglELoss with gather_across_devices; see loss_pairwise.c).
+ * The trainer provides it over dist/; the losses know no communicator.
+ */
+typedef struct {
+    int world, rank;
+    /* out[world * n] = every rank's in[n] in rank order; 0 or an stc_status.
+     * Every rank calls it the same number of times with the same n. */
+    int (*allgather_f64)(void *ctx, double *out, const double *in, size_t n);
+    void *ctx;
+} stc_loss_ranks;
+
 /* One loss, with Python's constructor arguments (defaults from
  * stc_loss_spec_init). MatryoshkaLoss is not a type of its own but a wrapper
  * described by the matryoshka_* fields around any of these losses. */
@@ -134,7 +162,11 @@ typedef struct {
     stc_mnrl_partition partition;  /* MNRL family */
     stc_mnrl_hardness hardness_mode;
     double hardness_strength;      /* >= 0; 0 disables */
-    int gather_across_devices;     /* MNRL family: for the trainer; the math here is the same */
+    int gather_across_devices;     /* MNRL family (default 0, as Python): the trainer gathers candidates,
+                                      the math here is the same. CoSENT, AnglE (default 1, stc's own
+                                      option): the loss over every rank's pairs, through `ranks` */
+    const stc_loss_ranks *ranks;   /* not from the config: set by the trainer for CoSENT / AnglE with
+                                      gather_across_devices on more than one rank; NULL: this rank alone */
     int mini_batch_size;           /* anchor rows per loss chunk: Cached*: 32; plain MNRL: 0 = all rows */
     stc_distance distance;         /* Triplet: EUCLIDEAN; Contrastive, OnlineContrastive: COSINE */
     double margin;                 /* Triplet: 5; Contrastive, OnlineContrastive: 0.5 */

@@ -37,10 +37,39 @@ void stc_adamw_free(stc_adamw *opt)
     free(opt->v);
     free(opt->step);
     free(opt->chunks);
+    free(opt->shard_begin);
+    free(opt->shard_count);
     memset(opt, 0, sizeof *opt);
 }
 
+/* The pieces of at most STC_OPT_CHUNK elements of each parameter's part
+ * in [lo, hi) of its source's slab (parameters in global order, each cut
+ * from the start of that part). Fills chunks when non-NULL; returns the
+ * count. */
+static size_t adamw_chunks(const stc_param_groups *pg, const size_t *lo, const size_t *hi, stc_adamw_chunk *chunks)
+{
+    size_t nc = 0;
+    for (int k = 0; k < pg->n_params; k++) {
+        int s = pg->source[k];
+        size_t b = pg->offset[k] > lo[s] ? pg->offset[k] : lo[s];
+        size_t e = pg->offset[k] + pg->count[k] < hi[s] ? pg->offset[k] + pg->count[k] : hi[s];
+        for (size_t x = b; x < e; x += STC_OPT_CHUNK, nc++)
+            if (chunks) {
+                chunks[nc].param = k;
+                chunks[nc].begin = x;
+                chunks[nc].count = e - x < STC_OPT_CHUNK ? e - x : STC_OPT_CHUNK;
+            }
+    }
+    return nc;
+}
+
 int stc_adamw_init(stc_adamw *opt, const stc_param_groups *pg, double beta1, double beta2, double eps)
+{
+    return stc_adamw_init_shard(opt, pg, beta1, beta2, eps, NULL, NULL);
+}
+
+int stc_adamw_init_shard(stc_adamw *opt, const stc_param_groups *pg, double beta1, double beta2, double eps,
+                         const size_t *shard_begin, const size_t *shard_count)
 {
     memset(opt, 0, sizeof *opt);
     if (!(beta1 >= 0.0 && beta1 < 1.0) || !(beta2 >= 0.0 && beta2 < 1.0) || !(eps >= 0.0) || !isfinite(eps))
@@ -55,32 +84,41 @@ int stc_adamw_init(stc_adamw *opt, const stc_param_groups *pg, double beta1, dou
     opt->m = stc_calloc(ns, sizeof(float *), "AdamW moments");
     opt->v = stc_calloc(ns, sizeof(float *), "AdamW moments");
     opt->step = stc_calloc(pg->n_params ? (size_t)pg->n_params : 1, sizeof(int64_t), "AdamW steps");
-    if (!opt->m || !opt->v || !opt->step)
-        goto err_nomem;
+    opt->shard_begin = stc_calloc(ns, sizeof(size_t), "AdamW shard");
+    opt->shard_count = stc_calloc(ns, sizeof(size_t), "AdamW shard");
+    size_t *hi = stc_calloc(ns, sizeof(size_t), "AdamW shard");
+    if (!opt->m || !opt->v || !opt->step || !opt->shard_begin || !opt->shard_count || !hi)
+        goto err_free_hi;
     for (int s = 0; s < pg->n_sources; s++) {
-        size_t n = pg->source_total[s] ? pg->source_total[s] : 1;
+        opt->shard_begin[s] = shard_begin ? shard_begin[s] : 0;
+        opt->shard_count[s] = shard_count ? shard_count[s] : pg->source_total[s];
+        if (opt->shard_begin[s] > pg->source_total[s] ||
+            opt->shard_count[s] > pg->source_total[s] - opt->shard_begin[s]) {
+            int rc = stc_errorf(STC_ERR_INTERNAL, "AdamW: shard [%zu, +%zu) outside source %d's %zu elements",
+                                opt->shard_begin[s], opt->shard_count[s], s, pg->source_total[s]);
+            free(hi);
+            stc_adamw_free(opt);
+            return rc;
+        }
+        hi[s] = opt->shard_begin[s] + opt->shard_count[s];
+        size_t n = opt->shard_count[s] ? opt->shard_count[s] : 1;
         opt->m[s] = stc_calloc(n, sizeof(float), "AdamW first moments");
         opt->v[s] = stc_calloc(n, sizeof(float), "AdamW second moments");
         if (!opt->m[s] || !opt->v[s])
-            goto err_nomem;
+            goto err_free_hi;
     }
-    /* Work list: each parameter cut into pieces of at most STC_OPT_CHUNK. */
-    size_t nc = 0;
-    for (int k = 0; k < pg->n_params; k++)
-        nc += (pg->count[k] + STC_OPT_CHUNK - 1) / STC_OPT_CHUNK;
+    /* Work list: each parameter's part of the shard cut into pieces of at
+     * most STC_OPT_CHUNK. */
+    size_t nc = adamw_chunks(pg, opt->shard_begin, hi, NULL);
     opt->chunks = stc_malloc(sizeof *opt->chunks * (nc ? nc : 1), "AdamW work list");
     if (!opt->chunks)
-        goto err_nomem;
-    for (int k = 0; k < pg->n_params; k++)
-        for (size_t b = 0; b < pg->count[k]; b += STC_OPT_CHUNK) {
-            stc_adamw_chunk *c = &opt->chunks[opt->n_chunks++];
-            c->param = k;
-            c->begin = pg->offset[k] + b;
-            c->count = pg->count[k] - b < STC_OPT_CHUNK ? pg->count[k] - b : STC_OPT_CHUNK;
-        }
+        goto err_free_hi;
+    opt->n_chunks = (int)adamw_chunks(pg, opt->shard_begin, hi, opt->chunks);
+    free(hi);
     return 0;
 
-err_nomem:
+err_free_hi:
+    free(hi);
     stc_adamw_free(opt);
     return STC_ERR_NOMEM;
 }
@@ -91,12 +129,17 @@ double stc_adamw_group_lr(const stc_adamw *opt, int g, double lr_factor)
     return opt->pg->groups[g].lr * lr_factor;
 }
 
-/* The update of elements [0, n) of one chunk (see optimizer.h). */
+/* The update of elements [0, n) of one chunk (see optimizer.h); the
+ * gradient is (g * pre) * post, rounded as two in-place passes would.
+ * Elements are independent and each operation is IEEE-rounded alike in
+ * vector and scalar form (no contraction into FMA in ISO C mode), so the
+ * SIMD loop gives the scalar loop's bits. */
 static void adamw_update(float *p, float *m, float *v, const float *g, size_t n, const adamw_scalars *sc,
-                         float w1, float b2, float w2, float eps)
+                         float w1, float b2, float w2, float eps, float pre, float post)
 {
+#pragma omp simd
     for (size_t i = 0; i < n; i++) {
-        float gi = g[i];
+        float gi = (g[i] * pre) * post;
         float pi = p[i] * sc->decay_mul;
         float mi = m[i] + w1 * (gi - m[i]);
         float vi = v[i] * b2 + w2 * gi * gi;
@@ -108,6 +151,12 @@ static void adamw_update(float *p, float *m, float *v, const float *g, size_t n,
 }
 
 int stc_adamw_step(stc_adamw *opt, const stc_adamw_slab *slabs, double lr_factor)
+{
+    return stc_adamw_step_scaled(opt, slabs, lr_factor, 1.0f, 1.0f);
+}
+
+int stc_adamw_step_scaled(stc_adamw *opt, const stc_adamw_slab *slabs, double lr_factor, float grad_pre,
+                          float grad_post)
 {
     const stc_param_groups *pg = opt->pg;
     adamw_scalars *sc = stc_malloc(sizeof *sc * (size_t)(pg->n_params ? pg->n_params : 1), "AdamW step");
@@ -145,8 +194,9 @@ int stc_adamw_step(stc_adamw *opt, const stc_adamw_slab *slabs, double lr_factor
         if (!sc[k].active)
             continue;
         int s = pg->source[k];
-        adamw_update(slabs[s].param + ch->begin, opt->m[s] + ch->begin, opt->v[s] + ch->begin,
-                     slabs[s].grad + ch->begin, ch->count, &sc[k], w1, b2, w2, eps);
+        size_t o = ch->begin - opt->shard_begin[s]; /* in the moments and the gradient */
+        adamw_update(slabs[s].param + ch->begin, opt->m[s] + o, opt->v[s] + o, slabs[s].grad + o, ch->count,
+                     &sc[k], w1, b2, w2, eps, grad_pre, grad_post);
     }
     free(sc);
     return 0;
@@ -168,7 +218,7 @@ size_t stc_adamw_state_bytes(const stc_adamw *opt)
 {
     size_t n = header_bytes(opt->n_sources) + 8 * (size_t)opt->pg->n_params;
     for (int s = 0; s < opt->n_sources; s++)
-        n += 2 * sizeof(float) * opt->pg->source_total[s];
+        n += 2 * sizeof(float) * opt->shard_count[s];
     return n;
 }
 
@@ -201,13 +251,13 @@ int stc_adamw_state_save(const stc_adamw *opt, void *buf, size_t cap)
     wr(&p, &opt->eps, 8);
     wr(&p, &np, 8);
     for (int s = 0; s < opt->n_sources; s++) {
-        uint64_t t = opt->pg->source_total[s];
+        uint64_t t = opt->shard_count[s];
         wr(&p, &t, 8);
     }
     wr(&p, opt->step, 8 * (size_t)np);
     for (int s = 0; s < opt->n_sources; s++) {
-        wr(&p, opt->m[s], sizeof(float) * opt->pg->source_total[s]);
-        wr(&p, opt->v[s], sizeof(float) * opt->pg->source_total[s]);
+        wr(&p, opt->m[s], sizeof(float) * opt->shard_count[s]);
+        wr(&p, opt->v[s], sizeof(float) * opt->shard_count[s]);
     }
     return 0;
 }
@@ -239,9 +289,9 @@ int stc_adamw_state_load(stc_adamw *opt, const void *buf, size_t len, const char
     for (int s = 0; s < opt->n_sources; s++) {
         uint64_t t;
         rd(&p, &t, 8);
-        if (t != (uint64_t)opt->pg->source_total[s])
-            return stc_errorf(STC_ERR_DATA, "%s: AdamW state holds %llu elements for source %d, the model %zu",
-                              what, (unsigned long long)t, s, opt->pg->source_total[s]);
+        if (t != (uint64_t)opt->shard_count[s])
+            return stc_errorf(STC_ERR_DATA, "%s: AdamW state holds %llu elements for source %d, this optimizer %zu",
+                              what, (unsigned long long)t, s, opt->shard_count[s]);
     }
     if (len != stc_adamw_state_bytes(opt))
         return stc_errorf(STC_ERR_DATA, "%s: AdamW state is %zu bytes, expected %zu", what, len,
@@ -262,73 +312,119 @@ int stc_adamw_state_load(stc_adamw *opt, const void *buf, size_t len, const char
     opt->eps = eps;
     rd(&p, opt->step, 8 * (size_t)np);
     for (int s = 0; s < opt->n_sources; s++) {
-        rd(&p, opt->m[s], sizeof(float) * opt->pg->source_total[s]);
-        rd(&p, opt->v[s], sizeof(float) * opt->pg->source_total[s]);
+        rd(&p, opt->m[s], sizeof(float) * opt->shard_count[s]);
+        rd(&p, opt->v[s], sizeof(float) * opt->shard_count[s]);
     }
     return 0;
 }
 
 /* ---- gradient clipping ------------------------------------------------- */
 
-int stc_clip_grad_norm(const stc_param_table *t, float *grad, const unsigned char *has_grad,
-                       double max_norm, double *norm_out)
+/* The norm's pieces: at most STC_OPT_CHUNK elements of each tensor with a
+ * gradient, within [lo, hi) of the slab, in table order, each tensor's part
+ * cut from its start. Fills begin/count when non-NULL; returns the count. */
+static size_t norm_pieces(const stc_param_table *t, const unsigned char *has_grad, size_t lo, size_t hi,
+                          size_t *begin, size_t *count)
 {
-    /* Pieces of at most STC_OPT_CHUNK elements over the tensors with
-     * gradients, in table order; each piece's sum of squares is taken
-     * sequentially and the partials are added in piece order, so the
-     * result is the same for any thread count. */
-    size_t n_pieces = 0;
-    for (int i = 0; i < t->n; i++)
-        if (!has_grad || has_grad[i])
-            n_pieces += (t->params[i].count + STC_OPT_CHUNK - 1) / STC_OPT_CHUNK;
-    size_t *begin = stc_malloc(sizeof(size_t) * (n_pieces ? n_pieces : 1), "gradient norm");
-    size_t *count = stc_malloc(sizeof(size_t) * (n_pieces ? n_pieces : 1), "gradient norm");
-    double *partial = stc_malloc(sizeof(double) * (n_pieces ? n_pieces : 1), "gradient norm");
+    size_t q = 0;
+    for (int i = 0; i < t->n; i++) {
+        if (has_grad && !has_grad[i])
+            continue;
+        const stc_param *p = &t->params[i];
+        size_t b = p->offset > lo ? p->offset : lo, e = p->offset + p->count < hi ? p->offset + p->count : hi;
+        for (size_t x = b; x < e; x += STC_OPT_CHUNK, q++)
+            if (begin) {
+                begin[q] = x;
+                count[q] = e - x < STC_OPT_CHUNK ? e - x : STC_OPT_CHUNK;
+            }
+    }
+    return q;
+}
+
+/* Sum of squares of (grad[i - lo] * pre) over the pieces of [lo, hi): each
+ * piece's sum taken sequentially, the partials added in piece order, so the
+ * result is the same for any thread count. */
+static int sum_squares(const stc_param_table *t, const float *grad, const unsigned char *has_grad, size_t lo,
+                       size_t hi, float pre, double *out)
+{
+    size_t n_pieces = norm_pieces(t, has_grad, lo, hi, NULL, NULL), np1 = n_pieces ? n_pieces : 1;
+    size_t *begin = stc_malloc(sizeof(size_t) * np1, "gradient norm");
+    size_t *count = stc_malloc(sizeof(size_t) * np1, "gradient norm");
+    double *partial = stc_malloc(sizeof(double) * np1, "gradient norm");
     if (!begin || !count || !partial) {
         free(begin);
         free(count);
         free(partial);
         return STC_ERR_NOMEM;
     }
-    size_t q = 0;
-    for (int i = 0; i < t->n; i++) {
-        if (has_grad && !has_grad[i])
-            continue;
-        const stc_param *p = &t->params[i];
-        for (size_t b = 0; b < p->count; b += STC_OPT_CHUNK) {
-            begin[q] = p->offset + b;
-            count[q] = p->count - b < STC_OPT_CHUNK ? p->count - b : STC_OPT_CHUNK;
-            q++;
-        }
-    }
+    norm_pieces(t, has_grad, lo, hi, begin, count);
     long np = (long)n_pieces;
 #pragma omp parallel for schedule(static)
     for (long j = 0; j < np; j++) {
-        const float *g = grad + begin[j];
+        const float *g = grad + (begin[j] - lo);
         double acc = 0.0;
-        for (size_t i = 0; i < count[j]; i++)
-            acc += (double)g[i] * (double)g[i];
+        for (size_t i = 0; i < count[j]; i++) {
+            float gi = g[i] * pre;
+            acc += (double)gi * (double)gi;
+        }
         partial[j] = acc;
     }
     double sum = 0.0;
     for (long j = 0; j < np; j++)
         sum += partial[j];
-    double norm = sqrt(sum);
-    *norm_out = norm;
-    if (max_norm > 0.0 && isfinite(norm)) {
-        double coef = max_norm / (norm + 1e-6);
-        if (coef < 1.0) {
-            float c = (float)coef;
-#pragma omp parallel for schedule(static)
-            for (long j = 0; j < np; j++) {
-                float *g = grad + begin[j];
-                for (size_t i = 0; i < count[j]; i++)
-                    g[i] *= c;
-            }
-        }
-    }
+    *out = sum;
     free(begin);
     free(count);
     free(partial);
     return 0;
+}
+
+float stc_clip_coef(double norm, double max_norm)
+{
+    if (!(max_norm > 0.0) || !isfinite(norm))
+        return 1.0f;
+    double coef = max_norm / (norm + 1e-6);
+    return coef < 1.0 ? (float)coef : 1.0f;
+}
+
+int stc_clip_grad_norm(const stc_param_table *t, float *grad, const unsigned char *has_grad,
+                       double max_norm, double *norm_out)
+{
+    double sum;
+    int rc = sum_squares(t, grad, has_grad, 0, t->total, 1.0f, &sum);
+    if (rc)
+        return rc;
+    double norm = sqrt(sum);
+    *norm_out = norm;
+    float c = stc_clip_coef(norm, max_norm);
+    if (c != 1.0f) {
+        size_t n_pieces = norm_pieces(t, has_grad, 0, t->total, NULL, NULL), np1 = n_pieces ? n_pieces : 1;
+        size_t *begin = stc_malloc(sizeof(size_t) * np1, "gradient clipping");
+        size_t *count = stc_malloc(sizeof(size_t) * np1, "gradient clipping");
+        if (!begin || !count) {
+            free(begin);
+            free(count);
+            return STC_ERR_NOMEM;
+        }
+        norm_pieces(t, has_grad, 0, t->total, begin, count);
+        long np = (long)n_pieces;
+#pragma omp parallel for schedule(static)
+        for (long j = 0; j < np; j++) {
+            float *g = grad + begin[j];
+            for (size_t i = 0; i < count[j]; i++)
+                g[i] *= c;
+        }
+        free(begin);
+        free(count);
+    }
+    return 0;
+}
+
+int stc_grad_sum_squares_shard(const stc_param_table *t, const float *grad, const unsigned char *has_grad,
+                               size_t begin, size_t count, float pre, double *sumsq)
+{
+    if (begin > t->total || count > t->total - begin)
+        return stc_errorf(STC_ERR_INTERNAL, "gradient norm: shard [%zu, +%zu) outside %zu elements", begin, count,
+                          t->total);
+    return sum_squares(t, grad, has_grad, begin, begin + count, pre, sumsq);
 }

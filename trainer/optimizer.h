@@ -45,17 +45,20 @@ typedef struct {
     double beta1, beta2, eps;
     const stc_param_groups *pg; /* borrowed; must outlive the optimizer */
     int n_sources;
-    float **m;                  /* (n_sources) first moments, each shaped like that source's slab */
+    size_t *shard_begin;        /* (n_sources) first slab element this optimizer updates (0 unsharded) */
+    size_t *shard_count;        /* (n_sources) elements it updates (the source's total unsharded) */
+    float **m;                  /* (n_sources) first moments of each source's shard ([shard_count]) */
     float **v;                  /* (n_sources) second moments, likewise */
     int64_t *step;              /* (pg->n_params) completed updates of each parameter (torch's state["step"]) */
     int n_chunks;
-    stc_adamw_chunk *chunks;    /* (n_chunks) every parameter's elements, in slab order */
+    stc_adamw_chunk *chunks;    /* (n_chunks) every parameter's elements in the shard, in slab order */
 } stc_adamw;
 
 /* What one source contributes to a step. */
 typedef struct {
-    float *param;                  /* the source's parameter slab (updated) */
-    const float *grad;             /* its gradient slab, same layout */
+    float *param;                  /* the source's whole parameter slab (the shard's part is updated) */
+    const float *grad;             /* the shard's gradient: grad[i - shard_begin] for slab element i
+                                      (unsharded: the gradient slab, same layout as param) */
     const unsigned char *has_grad; /* (table->n) 0: no gradient this step (skipped); NULL: all have one */
 } stc_adamw_slab;
 
@@ -63,9 +66,27 @@ typedef struct {
 int stc_adamw_init(stc_adamw *opt, const stc_param_groups *pg, double beta1, double beta2, double eps);
 void stc_adamw_free(stc_adamw *opt);
 
+/*
+ * A sharded optimizer (ZeRO-1): it updates only elements
+ * [shard_begin[s], shard_begin[s] + shard_count[s]) of each source's slab,
+ * and holds moments for those only; a parameter may straddle shards (its
+ * elements are independent). Step counts are kept for every parameter, so
+ * every rank's bias corrections agree. The update of an element is the
+ * unsharded one, bit for bit: the ranks together make one unsharded step.
+ */
+int stc_adamw_init_shard(stc_adamw *opt, const stc_param_groups *pg, double beta1, double beta2, double eps,
+                         const size_t *shard_begin, const size_t *shard_count);
+
 /* One optimizer step. slabs has pg->n_sources entries; lr_factor is the
  * scheduler's multiplier for this step (every group's lr is scaled by it). */
 int stc_adamw_step(stc_adamw *opt, const stc_adamw_slab *slabs, double lr_factor);
+
+/* The same step on gradients scaled as they are read: (g * grad_pre) *
+ * grad_post in float32, rounded exactly as two in-place scalings of the
+ * gradient would be (the sharded trainer's 1/world average, then the clip
+ * coefficient) without two more passes over memory. 1.0f leaves g exact. */
+int stc_adamw_step_scaled(stc_adamw *opt, const stc_adamw_slab *slabs, double lr_factor, float grad_pre,
+                          float grad_post);
 
 /* The learning rate group g uses at a step with this factor (what the
  * trainer logs as learning_rate for g = 0). */
@@ -77,7 +98,9 @@ double stc_adamw_group_lr(const stc_adamw *opt, int g, double lr_factor);
  * count), each parameter's step count, then m and v of every source.
  * Loading checks that the layout matches this optimizer (an error names
  * what differs) and, like torch's load_state_dict, adopts the saved betas
- * and eps.
+ * and eps. A sharded optimizer's buffer holds its shard's moments (one
+ * buffer per rank, as DeepSpeed's ZeRO checkpoints); only the sizes are
+ * checked, so it loads back into the same rank of the same world size.
  */
 size_t stc_adamw_state_bytes(const stc_adamw *opt);
 int stc_adamw_state_save(const stc_adamw *opt, void *buf, size_t cap);
@@ -95,6 +118,18 @@ int stc_adamw_state_load(stc_adamw *opt, const void *buf, size_t len, const char
  */
 int stc_clip_grad_norm(const stc_param_table *t, float *grad, const unsigned char *has_grad,
                        double max_norm, double *norm_out);
+
+/* clip_grad_norm_'s multiplier for a total norm: min(1, max_norm / (norm +
+ * 1e-6)) as a float, or 1 when max_norm <= 0 or the norm is not finite. */
+float stc_clip_coef(double norm, double max_norm);
+
+/* A sharded clip_grad_norm_'s part: *sumsq gets the sum over slab elements
+ * [begin, begin + count) of tensors with has_grad (NULL: all) of
+ * (grad[i - begin] * pre)^2, the product rounded to float first (as if the
+ * gradient had been scaled in place), squared and summed in double in a
+ * fixed order. The ranks' sums added give the squared total norm. */
+int stc_grad_sum_squares_shard(const stc_param_table *t, const float *grad, const unsigned char *has_grad,
+                               size_t begin, size_t count, float pre, double *sumsq);
 
 #ifdef __cplusplus
 }

@@ -10,6 +10,7 @@
 #include "trainer/sampler_inputs.h"
 #include "data/prepared.h"
 #include "trainer/collate.h"
+#include "trainer/dp_step.h"
 #include "trainer/losses.h"
 #include "trainer/optimizer.h"
 #include "trainer/param_groups.h"
@@ -26,6 +27,8 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+
+_Static_assert(STC_DP_MAX_SCALARS >= 1 + STC_LOSS_MAX_COMPONENTS, "the step averages the loss and its components");
 
 /* Training stops after this many optimizer steps in a row with a
  * non-finite loss or gradient (RELIABILITY.md, "Numerical faults"). */
@@ -61,7 +64,8 @@ typedef struct {
     float *grads;         /* like model.params.slab */
     unsigned char *has_grad; /* (params.n) */
     stc_param_groups pg;
-    stc_adamw opt;
+    stc_adamw opt;        /* over this rank's block of the slab (dp_step.h) */
+    stc_dp_step dp;       /* the optimizer step across ranks: this rank's block, buffers, timings */
     stc_scheduler sched;
     stc_rows rows;
     float *demb;          /* (max_cols * B, dim) */
@@ -72,6 +76,7 @@ typedef struct {
     stc_sampler *sampler;
     stc_sampler_inputs sin;
     stc_epoch_plan plan;  /* this epoch's global batches */
+    stc_loss_ranks loss_ranks; /* the ranks' score exchange for CoSENT / AnglE (losses.h) */
     /* Named loss components (losses that return a dict in Python): their
      * sums since the last log line, logged as "loss_<name>". */
     int64_t last_log_step;
@@ -85,6 +90,11 @@ typedef struct {
     FILE *log;            /* output_dir/log.jsonl (rank 0) */
     int tty;
     double t0;
+    /* STC_PROFILE set: each rank prints where its steps' time went
+     * (seconds so far in forward/backward and in zeroing the gradients;
+     * the optimizer step's phases are in dp). */
+    int profile;
+    double t_compute, t_zero;
 } trainer;
 
 /* Datasets and their losses from the config's train_dataset and loss. */
@@ -218,7 +228,16 @@ static int setup_optimizer(trainer *t, int64_t total_steps)
     free(map);
     if (rc)
         return stc_error_prefix(rc, "%s: learning_rate_mapping", t->cfg->path);
-    if ((rc = stc_adamw_init(&t->opt, &t->pg, a->adam_beta1, a->adam_beta2, a->adam_epsilon)))
+    /* With several ranks each one updates, and keeps moments for, its own
+     * block of the slab (ZeRO-1, dp_step.h). */
+    if ((rc = stc_dp_step_init(&t->dp, t->comm, tab->total)))
+        return rc;
+    if (t->comm->world > 1)
+        rc = stc_adamw_init_shard(&t->opt, &t->pg, a->adam_beta1, a->adam_beta2, a->adam_epsilon, &t->dp.begin,
+                                  &t->dp.count);
+    else
+        rc = stc_adamw_init(&t->opt, &t->pg, a->adam_beta1, a->adam_beta2, a->adam_epsilon);
+    if (rc)
         return rc;
     stc_sched_type type;
     if ((rc = stc_sched_type_parse(a->lr_scheduler_type, &type)))
@@ -260,8 +279,8 @@ static stc_bert_dropout chunk_dropout(uint64_t pass_seed, int k)
  * (positives, hard negatives) are all-gathered, so each local anchor is
  * scored against the candidates of all ranks; anchors are gathered too when
  * a direction reads them (the symmetric losses). The gradients of gathered
- * blocks are summed over ranks and each rank keeps its own rows (an
- * all-reduce standing in for reduce-scatter); DDP's average over ranks then
+ * blocks are summed over ranks onto the rank that owns those rows
+ * (reduce-scatter); DDP's average over ranks then
  * gives exactly the gradient of one rank with the whole global batch.
  * E is this rank's [n_cols * n, D] embeddings (column-major); d(E) goes to
  * t->demb. Every rank has n rows: the sampler gives full global batches
@@ -301,15 +320,15 @@ static int gathered_loss(trainer *t, const stc_loss_spec *spec, const float *E, 
     };
     if (!rc)
         rc = stc_loss_compute_inbatch(spec, A, Cd, &g, D, res, dA, dC);
-    /* Sum the gathered blocks' gradients over ranks; keep this rank's rows. */
-    if (!rc)
-        rc = stc_comm_allreduce_sum_f32(c, dC, nc);
-    if (!rc && gather_anchors)
-        rc = stc_comm_allreduce_sum_f32(c, dA, na);
+    /* Each gathered block's gradient, summed over ranks, goes back to the
+     * rank it came from (reduce-scatter, equal blocks of n rows). */
+    for (int j = 0; !rc && j < k; j++)
+        rc = stc_comm_reduce_scatter_sum_f32(c, t->demb + (size_t)(j + 1) * col, dC + (size_t)j * gcol, col);
     if (!rc) {
-        memcpy(t->demb, dA + (gather_anchors ? (size_t)c->rank * col : 0), sizeof(float) * col);
-        for (int j = 0; j < k; j++)
-            memcpy(t->demb + (size_t)(j + 1) * col, dC + (size_t)j * gcol + (size_t)c->rank * col, sizeof(float) * col);
+        if (gather_anchors)
+            rc = stc_comm_reduce_scatter_sum_f32(c, t->demb, dA, col);
+        else
+            memcpy(t->demb, dA, sizeof(float) * col);
     }
     free(A);
     free(Cd);
@@ -369,6 +388,12 @@ static void group_copy(const route_group *g, int B, int D, int a, int b, float *
 static stc_bert_dropout group_dropout(uint64_t pass_seed, int gi, int k)
 {
     return chunk_dropout(pass_seed, gi * 65536 + k);
+}
+
+/* stc_loss_ranks' all-gather over this run's communicator. */
+static int loss_allgather_f64(void *ctx, double *out, const double *in, size_t n)
+{
+    return stc_comm_allgather_f64((const stc_comm *)ctx, out, in, n);
 }
 
 /* Runs one micro-batch (this rank's rows of one global batch) forward and
@@ -478,7 +503,10 @@ static int micro_step(trainer *t, const train_set *s, const size_t *rows, int n,
     }
     stc_loss_result res;
     stc_loss_spec spec = s->loss;
-    if (spec.gather_across_devices && t->comm->world > 1)
+    int gather = spec.gather_across_devices && t->comm->world > 1;
+    if (gather && (spec.type == STC_LOSS_COSENT || spec.type == STC_LOSS_ANGLE))
+        spec.ranks = &t->loss_ranks; /* one loss over every rank's pairs (losses.h) */
+    if (gather && stc_loss_is_inbatch(spec.type))
         rc = gathered_loss(t, &spec, E, n, s->n_cols, D, &res);
     else
         rc = stc_loss_compute(&spec, cols, s->n_cols, n, D, labels.values ? &labels : NULL, &res, dcols);
@@ -593,6 +621,7 @@ static void trainer_free(trainer *t)
     free(t->gtexts);
     free(t->glens);
     stc_adamw_free(&t->opt);
+    stc_dp_step_free(&t->dp);
     stc_param_groups_free(&t->pg);
     stc_rows_free(&t->rows);
     stc_epoch_plan_free(&t->plan);
@@ -635,6 +664,8 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
     t.cfg = cfg;
     t.a = &cfg->args;
     t.comm = comm;
+    t.loss_ranks = (stc_loss_ranks){.world = comm->world, .rank = comm->rank, .allgather_f64 = loss_allgather_f64,
+                                    .ctx = (void *)comm};
     const stc_training_args *a = t.a;
     stc_rows_init(&t.rows);
     int rc;
@@ -796,6 +827,7 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
                 (long long)total, (long long)steps_per_epoch, comm->world, B, t.pg.n_groups);
     }
 
+    t.profile = getenv("STC_PROFILE") != NULL;
     t.t0 = stc_now_s();
     int64_t step = 0, bad_in_row = 0, skipped = 0;
     double loss_since_log = 0.0, step_loss = 0.0, last_norm = 0.0;
@@ -819,8 +851,10 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
             double loss;
             long tokens;
             uint64_t pass = stc_dropout_site_seed((uint64_t)a->seed, comm->rank, (uint64_t)(step * GA + micro), 0);
+            double tc = stc_now_s();
             if ((rc = micro_step(&t, s, t.row_ids, n, 1.0 / GA, pass, &loss, &tokens)))
                 goto out;
+            t.t_compute += stc_now_s() - tc;
             step_loss += loss / GA;
             samples_since_log += n;
             tokens_since_log += tokens;
@@ -829,22 +863,19 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
             if (micro < GA && !last_in_epoch)
                 continue;
             micro = 0;
-            /* The optimizer step: average across ranks, clip, update. */
-            double red[2] = {step_loss, 0.0};
-            if (comm->world > 1) {
-                if ((rc = stc_comm_allreduce_sum_f32(comm, t.grads, t.model.params.total)))
-                    goto out;
-                float inv = 1.0f / (float)comm->world;
-                for (size_t i = 0; i < t.model.params.total; i++)
-                    t.grads[i] *= inv;
-                if ((rc = stc_comm_allreduce_sum_f64(comm, red, 1)))
-                    goto out;
-                red[0] /= comm->world;
-            }
-            double norm = 0.0;
-            stc_clip_grad_norm(&t.model.params, t.grads, t.has_grad, a->max_grad_norm, &norm);
-            double factor = stc_scheduler_lambda(&t.sched, step);
-            if (!isfinite(red[0]) || !isfinite(norm)) {
+            /* The optimizer step: average across ranks, clip, update
+             * (dp_step.h). The loss components go with the loss, every
+             * slot on every rank, so the reduction has one size. */
+            double sc[1 + STC_LOSS_MAX_COMPONENTS];
+            sc[0] = step_loss;
+            for (int k = 0; k < STC_LOSS_MAX_COMPONENTS; k++)
+                sc[1 + k] = t.comp_step[k];
+            double factor = stc_scheduler_lambda(&t.sched, step), norm = 0.0;
+            int updated;
+            if ((rc = stc_dp_step_run(&t.dp, &t.opt, &t.model.params, t.grads, t.has_grad, sc,
+                                      1 + STC_LOSS_MAX_COMPONENTS, a->max_grad_norm, factor, &norm, &updated)))
+                goto out;
+            if (!updated) {
                 skipped++;
                 if (++bad_in_row >= MAX_BAD_STEPS) {
                     rc = stc_errorf(STC_ERR_NUMERIC, "training stopped: %d optimizer steps in a row (up to step %lld, "
@@ -854,18 +885,17 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
                 }
                 if (comm->rank == 0)
                     fprintf(stderr, "\nstc train: step %lld skipped: loss %g, grad_norm %g\n", (long long)step + 1,
-                            red[0], norm);
+                            sc[0], norm);
             } else {
                 bad_in_row = 0;
-                stc_adamw_slab slab = {.param = t.model.params.slab, .grad = t.grads, .has_grad = t.has_grad};
-                if ((rc = stc_adamw_step(&t.opt, &slab, factor)))
-                    goto out;
-                loss_since_log += red[0];
+                loss_since_log += sc[0];
                 for (int k = 0; k < t.n_comp; k++)
-                    t.comp_log[k] += t.comp_step[k];
+                    t.comp_log[k] += sc[1 + k];
                 last_norm = norm;
             }
+            double tz = stc_now_s();
             memset(t.grads, 0, sizeof(float) * t.model.params.total);
+            t.t_zero += stc_now_s() - tz;
             step++;
             stc_comm_set_step(step);
             /* Fault injection for the tests of a lost rank: with
@@ -878,7 +908,7 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
             for (int k = 0; k < t.n_comp; k++)
                 t.comp_step[k] = 0.0;
             double epoch_f = epoch + (double)(bi + 1) / (double)n_batches;
-            show_progress(&t, step, total, red[0], stc_adamw_group_lr(&t.opt, 0, factor));
+            show_progress(&t, step, total, sc[0], stc_adamw_group_lr(&t.opt, 0, factor));
             int log_now = (!strcmp(a->logging_strategy, "steps") &&
                            ((a->logging_steps >= 1 && step % (int64_t)a->logging_steps == 0) ||
                             (a->logging_steps < 1 && step % (int64_t)ceil(a->logging_steps * (double)total) == 0))) ||
@@ -906,6 +936,13 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
     }
     if (t.tty && comm->rank == 0)
         fputc('\n', stderr);
+    if (t.profile && step > 0) {
+        double ms = 1000.0 / (double)step, all = stc_now_s() - t.t0;
+        fprintf(stderr, "stc train: profile (rank %d, ms per step over %lld steps): total %.1f = forward+backward %.1f, "
+                "reduce %.1f, update %.1f, gather %.1f, zero %.1f, other %.1f\n", comm->rank, (long long)step, all * ms,
+                t.t_compute * ms, t.dp.t_reduce * ms, t.dp.t_update * ms, t.dp.t_gather * ms, t.t_zero * ms,
+                (all - t.t_compute - t.dp.t_reduce - t.dp.t_update - t.dp.t_gather - t.t_zero) * ms);
+    }
     rc = save_final(&t);
     if (!rc && comm->rank == 0)
         fprintf(stderr, "stc train: done in %.1f s; model saved to %s\n", stc_now_s() - t.t0, a->output_dir);
