@@ -76,7 +76,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_train_fixtures import make_loss, make_rows, pick_synsets, read_nouns, write_safetensors  # noqa: E402
+from make_train_fixtures import make_rows, pick_synsets, read_nouns, run_trainer, write_safetensors  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 N_FIRST = 8
@@ -196,10 +196,7 @@ def used_tokens(model, rows, mapping, columns):
 
 
 def run_reference(name, spec, rows, model_dir, work):
-    from datasets import Dataset
-    from sentence_transformers import (SentenceTransformer, SentenceTransformerTrainer,
-                                       SentenceTransformerTrainingArguments)
-    from transformers import TrainerCallback
+    from sentence_transformers import SentenceTransformer
 
     torch.manual_seed(0)
     torch.set_num_threads(1)
@@ -208,34 +205,7 @@ def run_reference(name, spec, rows, model_dir, work):
     structure = json.load(open(os.path.join(model_dir, "router_config.json")))["structure"]
     model = SentenceTransformer(model_dir, device="cpu")
     init = {n: p.detach().double().numpy().copy() for n, p in model.named_parameters()}
-    ds = Dataset.from_dict({c: [r[c] for r in rows] for c in spec["columns"]})
-    loss = make_loss(cfg.pop("loss"), model)
-    if "warmup_ratio" in cfg:  # transformers 5: the ratio form of warmup_steps
-        cfg["warmup_steps"] = cfg.pop("warmup_ratio")
-    args = SentenceTransformerTrainingArguments(
-        output_dir=os.path.join(work, "py-out"), per_device_train_batch_size=len(rows),
-        report_to="none", use_cpu=True, disable_tqdm=True, **cfg)
-
-    group_lrs = []
-
-    class GroupLRs(TrainerCallback):
-        # after optimizer.step(), before lr_scheduler.step(): the lrs used
-        def on_optimizer_step(self, args, state, control, optimizer=None, **kw):
-            group_lrs.append([g["lr"] for g in optimizer.param_groups])
-
-    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=ds, loss=loss,
-                                         callbacks=[GroupLRs()])
-    trainer.train()
-    logs = [h for h in trainer.state.log_history if "loss" in h and "grad_norm" in h]
-    if len(logs) != trainer.state.global_step or len(group_lrs) != len(logs):
-        sys.exit(f"{name}: expected one log per step ({trainer.state.global_step}), got {len(logs)}")
-
-    id2name = {id(p): stc_name(n) for n, p in loss.named_parameters()}
-    groups = [{"lr": g["initial_lr"], "weight_decay": g["weight_decay"],
-               "params": [id2name[id(p)] for p in g["params"]]} for g in trainer.optimizer.param_groups]
-    steps = [{"step": h["step"], "epoch": h["epoch"], "loss": h["loss"], "grad_norm": float(h["grad_norm"]),
-              "learning_rate": h["learning_rate"], "learning_rates": lrs}
-             for h, lrs in zip(logs, group_lrs)]
+    steps, groups = run_trainer(name, model, rows, spec["columns"], cfg, work, stc_name)
     grad_norms = [s["grad_norm"] for s in steps]
     if not min(grad_norms) < cfg["max_grad_norm"] < max(grad_norms):
         print(f"{name}: warning: max_grad_norm {cfg['max_grad_norm']} outside the gradient norms "

@@ -299,20 +299,17 @@ def write_safetensors(path, tensors):
         f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 
 
-def run_reference(name, spec, rows, model_dir, work):
+def run_trainer(name, model, rows, columns, cfg, work, param_name):
+    """SentenceTransformerTrainer on `rows` (batch = every row) with the stc
+    config `cfg` turned into a loss and SentenceTransformerTrainingArguments
+    (cfg's "loss" is removed). Returns (steps, param groups): per optimizer
+    step the logged loss, grad_norm, learning rate and each param group's
+    learning rate; the groups with their parameters under param_name(name)."""
     from datasets import Dataset
-    from sentence_transformers import (SentenceTransformer, SentenceTransformerTrainer,
-                                       SentenceTransformerTrainingArguments)
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from transformers import TrainerCallback
 
-    torch.manual_seed(0)
-    torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)
-    cfg = dict(COMMON, **spec["config"])
-    model = SentenceTransformer(model_dir, device="cpu")
-    inner = model[0].auto_model
-    init = {n: p.detach().double().numpy().copy() for n, p in inner.named_parameters()}
-    ds = Dataset.from_dict({c: [r[c] for r in rows] for c in spec["columns"]})
+    ds = Dataset.from_dict({c: [r[c] for r in rows] for c in columns})
     loss = make_loss(cfg.pop("loss"), model)
     if "warmup_ratio" in cfg:  # transformers 5: the ratio form of warmup_steps
         cfg["warmup_steps"] = cfg.pop("warmup_ratio")
@@ -334,12 +331,26 @@ def run_reference(name, spec, rows, model_dir, work):
     if len(logs) != trainer.state.global_step or len(group_lrs) != len(logs):
         sys.exit(f"{name}: expected one log per step ({trainer.state.global_step}), got {len(logs)}")
 
-    id2name = {id(p): root_name(n) for n, p in loss.named_parameters()}
+    id2name = {id(p): param_name(n) for n, p in loss.named_parameters()}
     groups = [{"lr": g["initial_lr"], "weight_decay": g["weight_decay"],
                "params": [id2name[id(p)] for p in g["params"]]} for g in trainer.optimizer.param_groups]
     steps = [{"step": h["step"], "epoch": h["epoch"], "loss": h["loss"], "grad_norm": float(h["grad_norm"]),
               "learning_rate": h["learning_rate"], "learning_rates": lrs}
              for h, lrs in zip(logs, group_lrs)]
+    return steps, groups
+
+
+def run_reference(name, spec, rows, model_dir, work):
+    from sentence_transformers import SentenceTransformer
+
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    cfg = dict(COMMON, **spec["config"])
+    model = SentenceTransformer(model_dir, device="cpu")
+    inner = model[0].auto_model
+    init = {n: p.detach().double().numpy().copy() for n, p in inner.named_parameters()}
+    steps, groups = run_trainer(name, model, rows, spec["columns"], cfg, work, root_name)
     emb = model.encode(TEXTS, normalize_embeddings=False, convert_to_numpy=True, batch_size=len(TEXTS))
     weights = {n: p.detach().float().numpy().copy() for n, p in inner.named_parameters()
                if not np.array_equal(p.detach().double().numpy(), init[n])}
