@@ -45,6 +45,7 @@
 set -uo pipefail
 stc=$1
 py=/usr/bin/python3   # Debian's python3 with numpy and h5py (scripts/setup)
+export STC_TESTS_DIR=$PWD   # parity_common.py (run from tests/)
 fix=$PWD/fixtures/train
 model=$PWD/fixtures/encode/tiny-bert
 tmp=$(mktemp -d)
@@ -78,60 +79,17 @@ PY
 import json, os, struct, sys
 import numpy as np
 import h5py
+sys.path.insert(0, os.environ["STC_TESTS_DIR"])
+from parity_common import check_log, rel, safetensors
 
 case, exp_path, ref_path, log_path, init_path, final_path, emb_path = sys.argv[1:]
 exp = json.load(open(exp_path))
 verbose = os.environ.get("STC_PARITY_VERBOSE") == "1"
 bad = []
 
-def safetensors(path):
-    """{name: float64 array} from a float32 safetensors file."""
-    raw = open(path, "rb").read()
-    (n,) = struct.unpack("<Q", raw[:8])
-    head = json.loads(raw[8:8 + n])
-    out = {}
-    for k, v in head.items():
-        if k == "__metadata__":
-            continue
-        if v["dtype"] != "F32":
-            raise SystemExit(f"{path}: {k}: dtype {v['dtype']}")
-        a, b = v["data_offsets"]
-        out[k] = np.frombuffer(raw[8 + n + a:8 + n + b], dtype="<f4").astype(np.float64).reshape(v["shape"])
-    return out
-
-def rel(a, b, floor=0.0):
-    return abs(a - b) / max(abs(b), floor) if max(abs(b), floor) > 0 else abs(a - b)
-
 # 1. The log, step by step.
-log = [json.loads(l) for l in open(log_path)]
 steps = exp["steps"]
-if [r["step"] for r in log] != [s["step"] for s in steps]:
-    bad.append(f"logged steps {[r['step'] for r in log]} != {[s['step'] for s in steps]}")
-worst = {"loss": (0, 0), "grad_norm": (0, 0), "lr": (0, 0)}
-def track(key, d, step):
-    if d > worst[key][0]:
-        worst[key] = (d, step)
-for r, s in zip(log, steps):
-    st = s["step"]
-    if r.get("loss") is None or r.get("grad_norm") is None:
-        bad.append(f"step {st}: no loss/grad_norm in {r}")
-        continue
-    track("loss", rel(r["loss"], s["loss"]), st)
-    track("grad_norm", rel(r["grad_norm"], s["grad_norm"]), st)
-    track("lr", rel(r["learning_rate"], s["learning_rate"], 1e-300), st)
-    if abs(r["epoch"] - s["epoch"]) > 1e-9:
-        bad.append(f"step {st}: epoch {r['epoch']} != {s['epoch']}")
-    lrs = r.get("learning_rates", [])
-    if len(lrs) != len(s["learning_rates"]):
-        bad.append(f"step {st}: {len(lrs)} param groups, Python has {len(s['learning_rates'])}")
-    else:
-        for a, b in zip(lrs, s["learning_rates"]):
-            track("lr", rel(a, b, 1e-300), st)
-for key, tol in (("loss", 1e-5), ("grad_norm", 1e-4), ("lr", 1e-12)):
-    d, st = worst[key]
-    print(f"  {case}: {key}: worst relative deviation {d:.3g}" + (f" (step {st})" if d > 0 else ""))
-    if d > tol:
-        bad.append(f"{key} deviates {d:.3g} relative at step {st} (tolerance {tol:g})")
+check_log(log_path, steps, case, bad)
 
 # 2. The final parameters, against the reference's final weights (every
 # parameter training changed; the others must equal the initial weights).
