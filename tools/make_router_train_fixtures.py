@@ -76,7 +76,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_train_fixtures import make_rows, pick_synsets, read_nouns, run_trainer, write_safetensors  # noqa: E402
+from make_train_fixtures import (COMMON, TEXTS, make_rows, pick_synsets, read_nouns, run_trainer,  # noqa: E402
+                                 write_safetensors)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 N_FIRST = 8
@@ -135,18 +136,7 @@ CASES = {
     },
 }
 
-COMMON = {"logging_steps": 1, "save_strategy": "no", "seed": 12}
-
-TEXTS = [
-    "a domesticated carnivorous mammal",
-    "the act of moving quickly on foot",
-    "a large body of salt water",
-    "music played on a guitar",
-    "an instrument for measuring time",
-    "a building where people live",
-    "the study of living organisms",
-    "hello world",
-]
+# COMMON and TEXTS: the same as the plain cases'.
 
 
 def nodropout_copy(src, dst):
