@@ -183,6 +183,48 @@ static int bad_offsets(const stc_dataset *ds, const char *col, size_t row)
                       ds->path, col, row);
 }
 
+/* Appends the rows' slices of column c's ragged data d (offsets od; n_data
+ * elements of elem bytes, read as mem type mt) to *buf (capacity *cap
+ * bytes; element count *used), each followed by `pad` zero elements (a
+ * NUL for texts); at[i] gets row i's first element, len[i] its length.
+ * max_len bounds a row (0: none). `what` names the data in errors. */
+static int read_ragged(const stc_dataset *ds, prepared *p, int c, hid_t od, hid_t d, hid_t mt, size_t elem,
+                       hsize_t n_data, int64_t max_len, size_t pad, const size_t *rows, size_t n, void **buf,
+                       size_t *cap, size_t *used, size_t *at, size_t *len, const char *what)
+{
+    int rc;
+    const char *col = stc_dataset_text_column_name(ds, c);
+    if ((rc = read_pairs(ds, p, od, rows, n)))
+        return rc;
+    size_t need = *used;
+    for (size_t i = 0; i < n; i++) {
+        int64_t a = p->pair[2 * i], b = p->pair[2 * i + 1];
+        if (a < 0 || b < a || (hsize_t)b > n_data || (max_len && b - a > max_len))
+            return bad_offsets(ds, col, rows[i]);
+        need += (size_t)(b - a) + pad;
+    }
+    if (need * elem > *cap) {
+        void *q = realloc(*buf, 2 * need * elem);
+        if (!q)
+            return stc_errorf(STC_ERR_NOMEM, "out of memory for %zu %s", need, what);
+        *buf = q;
+        *cap = 2 * need * elem;
+    }
+    for (size_t i = 0; i < n; i++) {
+        hsize_t a = (hsize_t)p->pair[2 * i], b = (hsize_t)p->pair[2 * i + 1];
+        char *dst = (char *)*buf + *used * elem;
+        if (read_range(d, mt, a, b, dst))
+            return stc_errorf(STC_ERR_DATA, "%s: column \"%s\": cannot read the %s of row %zu (truncated or "
+                              "damaged file?)", ds->path, col, what, rows[i]);
+        at[i] = *used;
+        len[i] = (size_t)(b - a);
+        *used += len[i];
+        memset((char *)*buf + *used * elem, 0, pad * elem);
+        *used += pad;
+    }
+    return 0;
+}
+
 static int prepared_read_tokens(const stc_dataset *ds, const size_t *rows, size_t n, stc_rows *out)
 {
     prepared *p = ds->backend_data;
@@ -197,36 +239,19 @@ static int prepared_read_tokens(const stc_dataset *ds, const size_t *rows, size_
         out->tok_off = o;
         out->tok_off_cap = cells + 1;
     }
-    size_t T = 0;
-    out->tok_off[0] = 0;
-    for (int c = 0; c < nt; c++) {
-        if ((rc = read_pairs(ds, p, p->offs[c], rows, n)))
-            return rc;
-        /* Room for the column's ids. */
-        size_t need = T;
-        for (size_t i = 0; i < n; i++) {
-            int64_t a = p->pair[2 * i], b = p->pair[2 * i + 1];
-            if (a < 0 || b < a || (hsize_t)b > p->n_ids[c] || b - a > p->max_seq_length)
-                return bad_offsets(ds, stc_dataset_text_column_name(ds, c), rows[i]);
-            need += (size_t)(b - a);
-        }
-        if (need > out->tok_ids_cap) {
-            size_t cap = need * 2;
-            int32_t *q = realloc(out->tok_ids, cap * sizeof *q);
-            if (!q)
-                return stc_errorf(STC_ERR_NOMEM, "out of memory for %zu token ids", need);
-            out->tok_ids = q;
-            out->tok_ids_cap = cap;
-        }
-        for (size_t i = 0; i < n; i++) {
-            hsize_t a = (hsize_t)p->pair[2 * i], b = (hsize_t)p->pair[2 * i + 1];
-            if (read_range(p->ids[c], H5T_NATIVE_INT32, a, b, out->tok_ids + T))
-                return stc_errorf(STC_ERR_DATA, "%s: column \"%s\": cannot read the ids of row %zu (truncated or "
-                                  "damaged file?)", ds->path, stc_dataset_text_column_name(ds, c), rows[i]);
-            T += (size_t)(b - a);
-            out->tok_off[(size_t)c * n + i + 1] = T;
-        }
-    }
+    /* Each row's ids follow the previous row's: tok_off[s + 1] = where text
+     * s ends (text_lens serves as scratch for the lengths). */
+    size_t used = 0, cap = out->tok_ids_cap * sizeof(int32_t);
+    void *buf = out->tok_ids;
+    for (int c = 0; c < nt && !rc; c++)
+        rc = read_ragged(ds, p, c, p->offs[c], p->ids[c], H5T_NATIVE_INT32, sizeof(int32_t), p->n_ids[c],
+                         p->max_seq_length, 0, rows, n, &buf, &cap, &used, out->tok_off + (size_t)c * n,
+                         out->text_lens + (size_t)c * n, "token ids");
+    out->tok_ids = buf;
+    out->tok_ids_cap = cap / sizeof(int32_t);
+    if (rc)
+        return rc;
+    out->tok_off[cells] = used;
     if ((rc = read_labels(ds, p, rows, n, out)))
         return rc;
     out->n = n;
@@ -242,35 +267,15 @@ static int prepared_read_rows(const stc_dataset *ds, const size_t *rows, size_t 
     int nt = p->n_text, dim = ds->schema.label_dim, rc;
     if ((rc = stc_ds_rows_reserve(out, n, nt, dim)))
         return rc;
-    size_t used = 0;
-    for (int c = 0; c < nt; c++) {
-        if ((rc = read_pairs(ds, p, p->toffs[c], rows, n)))
-            return rc;
-        size_t need = used;
-        for (size_t i = 0; i < n; i++) {
-            int64_t a = p->pair[2 * i], b = p->pair[2 * i + 1];
-            if (a < 0 || b < a || (hsize_t)b > p->n_bytes[c])
-                return bad_offsets(ds, stc_dataset_text_column_name(ds, c), rows[i]);
-            need += (size_t)(b - a) + 1;
-        }
-        if (need > out->buf_cap) {
-            char *q = realloc(out->buf, need * 2);
-            if (!q)
-                return stc_errorf(STC_ERR_NOMEM, "out of memory for %zu text bytes", need);
-            out->buf = q;
-            out->buf_cap = need * 2;
-        }
-        for (size_t i = 0; i < n; i++) {
-            hsize_t a = (hsize_t)p->pair[2 * i], b = (hsize_t)p->pair[2 * i + 1];
-            if (read_range(p->text[c], H5T_NATIVE_UINT8, a, b, out->buf + used))
-                return stc_errorf(STC_ERR_DATA, "%s: column \"%s\": cannot read the text of row %zu (truncated or "
-                                  "damaged file?)", ds->path, stc_dataset_text_column_name(ds, c), rows[i]);
-            out->offs[(size_t)c * n + i] = used;
-            out->text_lens[(size_t)c * n + i] = (size_t)(b - a);
-            used += (size_t)(b - a);
-            out->buf[used++] = 0;
-        }
-    }
+    size_t used = 0, cap = out->buf_cap;
+    void *buf = out->buf;
+    for (int c = 0; c < nt && !rc; c++)
+        rc = read_ragged(ds, p, c, p->toffs[c], p->text[c], H5T_NATIVE_UINT8, 1, p->n_bytes[c], 0, 1, rows, n,
+                         &buf, &cap, &used, out->offs + (size_t)c * n, out->text_lens + (size_t)c * n, "text");
+    out->buf = buf;
+    out->buf_cap = cap;
+    if (rc)
+        return rc;
     for (size_t k = 0; k < (size_t)nt * n; k++)
         out->texts[k] = out->buf + out->offs[k];
     out->buf_len = used;
