@@ -7,7 +7,7 @@
 #      came from, bit for bit (log.jsonl losses and the saved weights), for
 #      MNRL with a hard negative, CoSENT (a score label), NO_DUPLICATES
 #      (text hashes from the file), a prompt (texts re-tokenized from the
-#      file) and 2 MPI ranks;
+#      file), 2 MPI ranks, and two datasets (a loss each, one prepared);
 #   3. errors: a tokenizer or max_seq_length mismatch, a truncated file, a
 #      bad source row (file:line; --skip-bad-rows counts it), a non-.h5
 #      output; a failed prepare leaves no file under the output name.
@@ -56,11 +56,11 @@ for c in ["anchor", "positive", "negative"]:
 PY
 
 # 2. Training from the prepared file = training from its source.
-train_pair() { # name src h5 extra-json [np]
+train_pair() { # name src h5 extra-json [np]   (src, h5: JSON values of train_dataset)
   local name=$1 src=$2 h5=$3 extra=$4 np=${5:-1}
   for kind in jsonl h5; do
     local d=$src; [ $kind = h5 ] && d=$h5
-    printf '{"model": "%s", "train_dataset": "%s", "output_dir": "%s", "per_device_train_batch_size": %d,
+    printf '{"model": "%s", "train_dataset": %s, "output_dir": "%s", "per_device_train_batch_size": %d,
       "logging_steps": 1, "max_steps": 6, "learning_rate": 1e-3, "seed": 3 %s}\n' \
       "$model" "$d" "$tmp/$name-$kind" $((8 / np)) "$extra" >"$tmp/$name-$kind.json"
     if [ "$np" = 1 ]; then "$stc" train "$tmp/$name-$kind.json" >"$tmp/o" 2>&1
@@ -71,13 +71,17 @@ train_pair() { # name src h5 extra-json [np]
      cmp -s "$tmp/$name-jsonl/model.safetensors" "$tmp/$name-h5/model.safetensors"; then ok
   else fail "$name: training from the prepared file differs from its source"; fi
 }
-train_pair mnrl "$data" "$tmp/np2.h5" ', "loss": {"type": "MultipleNegativesRankingLoss"}'
-train_pair nodup "$data" "$tmp/np2.h5" ', "loss": {"type": "MultipleNegativesRankingLoss"}, "batch_sampler": "no_duplicates"'
-train_pair prompt "$data" "$tmp/np2.h5" ', "loss": {"type": "MultipleNegativesRankingLoss"}, "prompts": {"anchor": "query: "}'
-train_pair mnrl2 "$data" "$tmp/np2.h5" ', "loss": {"type": "MultipleNegativesRankingLoss", "gather_across_devices": true}' 2
+train_pair mnrl "\"$data\"" "\"$tmp/np2.h5\"" ', "loss": {"type": "MultipleNegativesRankingLoss"}'
+train_pair nodup "\"$data\"" "\"$tmp/np2.h5\"" ', "loss": {"type": "MultipleNegativesRankingLoss"}, "batch_sampler": "no_duplicates"'
+train_pair prompt "\"$data\"" "\"$tmp/np2.h5\"" ', "loss": {"type": "MultipleNegativesRankingLoss"}, "prompts": {"anchor": "query: "}'
+train_pair mnrl2 "\"$data\"" "\"$tmp/np2.h5\"" ', "loss": {"type": "MultipleNegativesRankingLoss", "gather_across_devices": true}' 2
 "$stc" prepare --model "$model" --input "$fix/cosent/train.jsonl" --output "$tmp/cosent.h5" 2>"$tmp/e" \
   && ok || fail "prepare cosent: $(cat "$tmp/e")"
-train_pair cosent "$fix/cosent/train.jsonl" "$tmp/cosent.h5" ', "loss": {"type": "CoSENTLoss"}'
+train_pair cosent "\"$fix/cosent/train.jsonl\"" "\"$tmp/cosent.h5\"" ', "loss": {"type": "CoSENTLoss"}'
+# Two datasets (proportional sampling, a loss each, a prompt on one), one of them prepared.
+train_pair multi "{\"pairs\": \"$data\", \"scores\": \"$fix/cosent/train.jsonl\"}" \
+  "{\"pairs\": \"$tmp/np1.h5\", \"scores\": \"$tmp/cosent.h5\"}" \
+  ', "loss": {"pairs": {"type": "MultipleNegativesRankingLoss"}, "scores": {"type": "CoSENTLoss"}}, "prompts": {"scores": "q: "}'
 
 # 3. Errors.
 expect() { # name code pattern cmd...
