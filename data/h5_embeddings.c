@@ -96,6 +96,7 @@ static int try_resume(stc_h5_embeddings *w, const stc_h5_embeddings_info *info, 
         ok = ok && attr_string_is(d, "model", info->model ? info->model : "") &&
              attr_string_is(d, "precision", stc_precision_name(w->prec)) &&
              attr_string_is(d, "prompt", info->prompt ? info->prompt : "") &&
+             attr_string_is(d, "route", info->route ? info->route : "") &&
              attr_long_is(d, "normalize", info->normalize) && attr_long_is(d, "truncate_dim", info->truncate_dim) &&
              attr_long_is(d, "chunk_rows", (long long)w->chunk_rows);
         ok = ok && H5Dread(c, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, w->chunk_done) >= 0;
@@ -180,6 +181,7 @@ int stc_h5_embeddings_open(stc_h5_embeddings *w, const char *path, size_t n, siz
     if (stc_h5_attr_write_string(w->dset, "model", info->model ? info->model : "") ||
         stc_h5_attr_write_string(w->dset, "precision", stc_precision_name(prec)) ||
         stc_h5_attr_write_string(w->dset, "prompt", info->prompt ? info->prompt : "") ||
+        stc_h5_attr_write_string(w->dset, "route", info->route ? info->route : "") ||
         stc_h5_attr_write_long(w->dset, "normalize", info->normalize) ||
         stc_h5_attr_write_long(w->dset, "truncate_dim", info->truncate_dim) ||
         stc_h5_attr_write_long(w->dset, "chunk_rows", (long long)chunk_rows) || H5Fflush(w->file, H5F_SCOPE_GLOBAL) < 0) {

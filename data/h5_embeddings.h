@@ -47,6 +47,7 @@ typedef struct {
 typedef struct {
     const char *model;
     const char *prompt;   /* NULL: none */
+    const char *route;    /* a Router model's route ("query"); NULL: none */
     int normalize;
     int truncate_dim;     /* 0: none */
 } stc_h5_embeddings_info;

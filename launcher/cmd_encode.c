@@ -119,18 +119,14 @@ int stc_cmd_encode(int argc, char **argv)
 
     /* Python's encode(task=...): the route, checked before any text is
      * read; a model without a Router ignores the task. The route is part of
-     * the output's identity, so a rerun with another task does not resume
-     * this one's file. */
+     * the output's identity (its "route" attribute), so a rerun with another
+     * task does not resume this one's file. */
     int route;
-    char model_id[4096];
-    snprintf(model_id, sizeof model_id, "%s", model_dir);
     if ((rc = stc_st_model_route_index(&model, task, &route))) {
         stc_error_prefix(rc, "stc encode: %s", model_dir);
         stc_st_model_free(&model);
         goto fail;
     }
-    if (stc_st_model_route_name(&model, route))
-        snprintf(model_id, sizeof model_id, "%s (route %s)", model_dir, stc_st_model_route_name(&model, route));
 
     stc_texts texts;
     if ((rc = stc_texts_load(&texts, input, text_field))) {
@@ -166,7 +162,8 @@ int stc_cmd_encode(int argc, char **argv)
     stc_quant_ranges ranges = {0};
     stc_h5_embeddings out;
     int out_open = 0;
-    stc_h5_embeddings_info info = {.model = model_id, .prompt = prompt, .normalize = normalize, .truncate_dim = truncate_dim};
+    stc_h5_embeddings_info info = {.model = model_dir, .prompt = prompt, .route = stc_st_model_route_name(&model, route),
+                                   .normalize = normalize, .truncate_dim = truncate_dim};
     if (!emb || !qbuf || (calibrate && (rc = stc_quant_ranges_init(&ranges, dim)))) {
         rc = rc ? rc : STC_ERR_NOMEM;
         goto free_bufs;

@@ -177,8 +177,8 @@ for task in ("query", "document"):
     f = h5py.File(os.path.join(w, f"emb_{task}.h5"), "r")["embeddings"]
     e = f[:].astype(np.float64)
     ref = np.array(exp["embeddings"][task])
-    if not f.attrs["model"].decode().endswith(f"(route {task})"):
-        bad.append(f"{task}: embeddings from {f.attrs['model'].decode()}")
+    if f.attrs["route"].decode() != task:
+        bad.append(f"{task}: embeddings from route {f.attrs['route'].decode()}")
     if e.shape != ref.shape:
         bad.append(f"{task}: embeddings shape {e.shape} != {ref.shape}")
         continue
