@@ -1,59 +1,29 @@
 /*
  * `stc tokenize`: one line per input text with the JSON array of token ids
- * the model sees (special tokens added, truncated to max_seq_length).
+ * the model sees (special tokens added, truncated to max_seq_length), with
+ * the model's own loader deciding tokenizer and max_seq_length, so what it
+ * prints is what encode and train feed the model. Router models: --task
+ * picks the route whose tokenizer is used.
  */
 #include "data/text_input.h"
 #include "launcher/args.h"
 #include "launcher/commands.h"
 #include "model/st_model.h"
 #include "util/error.h"
-#include "util/fileio.h"
-#include "util/json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 
-/* The Transformer settings tokenize needs, without loading any weights. */
-static int load_tokenizer_settings(const char *dir, int *max_seq_length, int *do_lower_case)
-{
-    *max_seq_length = 512;
-    *do_lower_case = 0;
-    int rc = 0;
-    char *path = stc_path_join(dir, "sentence_bert_config.json");
-    if (path && stc_is_file(path)) {
-        cJSON *root;
-        if (!(rc = stc_json_load(path, &root))) {
-            if (!(rc = stc_json_get_int(root, "max_seq_length", path, max_seq_length)))
-                rc = stc_json_get_bool(root, "do_lower_case", path, do_lower_case);
-            cJSON_Delete(root);
-        }
-    }
-    free(path);
-    /* Never more than the model's positions. */
-    path = stc_path_join(dir, "config.json");
-    if (!rc && path && stc_is_file(path)) {
-        cJSON *root;
-        int maxpos = 0;
-        if (!(rc = stc_json_load(path, &root))) {
-            rc = stc_json_get_int(root, "max_position_embeddings", path, &maxpos);
-            cJSON_Delete(root);
-        }
-        if (!rc && maxpos > 0 && *max_seq_length > maxpos)
-            *max_seq_length = maxpos;
-    }
-    free(path);
-    return rc;
-}
-
 int stc_cmd_tokenize(int argc, char **argv)
 {
-    const char *model_dir = NULL, *input = NULL, *text_field = "text";
+    const char *model_dir = NULL, *input = NULL, *text_field = "text", *task = NULL;
     int max_seq_length = 0;
     const stc_opt opts[] = {
         {"model", STC_OPT_STRING, &model_dir, "Sentence Transformers model directory (required)"},
         {"input", STC_OPT_STRING, &input, "texts: a text file (one per line) or .jsonl (required)"},
         {"text-field", STC_OPT_STRING, &text_field, "JSONL field holding the text (default: text)"},
         {"max-seq-length", STC_OPT_INT, &max_seq_length, "tokens per text, special tokens included (default: the model's)"},
+        {"task", STC_OPT_STRING, &task, "Router models: the route's task, e.g. query | document (default: the default route)"},
     };
     int rc = stc_args_parse("tokenize", argc, argv, opts, (int)(sizeof opts / sizeof opts[0]));
     if (rc == 1)
@@ -64,20 +34,25 @@ int stc_cmd_tokenize(int argc, char **argv)
         rc = stc_errorf(STC_ERR_USAGE, "stc tokenize: --model and --input are required (see stc tokenize --help)");
         goto fail;
     }
-    int model_max, lower;
-    if ((rc = load_tokenizer_settings(model_dir, &model_max, &lower)))
+    stc_st_model model;
+    if ((rc = stc_st_model_load(&model, model_dir)))
         goto fail;
-    int L = max_seq_length > 0 ? max_seq_length : model_max;
-    if (L < 2) {
-        rc = stc_errorf(STC_ERR_USAGE, "stc tokenize: --max-seq-length must be at least 2");
+    int route;
+    if ((rc = stc_st_model_route_index(&model, task, &route))) {
+        stc_error_prefix(rc, "stc tokenize: %s", model_dir);
+        stc_st_model_free(&model);
         goto fail;
     }
-    stc_tokenizer *tok;
-    if ((rc = stc_tokenizer_load(&tok, model_dir, lower)))
+    const stc_st_model *view = stc_st_model_route(&model, route);
+    int L = max_seq_length > 0 ? max_seq_length : view->max_seq_length;
+    if (L < 2) {
+        rc = stc_errorf(STC_ERR_USAGE, "stc tokenize: --max-seq-length must be at least 2");
+        stc_st_model_free(&model);
         goto fail;
+    }
     stc_texts texts;
     if ((rc = stc_texts_load(&texts, input, text_field))) {
-        stc_tokenizer_free(tok);
+        stc_st_model_free(&model);
         goto fail;
     }
     int32_t *ids = stc_malloc(sizeof(int32_t) * (size_t)L, "token ids");
@@ -86,7 +61,8 @@ int stc_cmd_tokenize(int argc, char **argv)
         rc = STC_ERR_NOMEM;
     for (size_t i = 0; !rc && i < texts.n; i++) {
         int n = 0;
-        if ((rc = stc_tokenizer_encode(tok, texts.texts[i], texts.lens[i], L, ids, NULL, &n, NULL, &invalid))) {
+        if ((rc = stc_tokenizer_encode(view->tokenizer, texts.texts[i], texts.lens[i], L, ids, NULL, &n, NULL,
+                                       &invalid))) {
             stc_error_prefix(rc, "%s: record %zu", input, i + 1);
             break;
         }
@@ -101,7 +77,7 @@ int stc_cmd_tokenize(int argc, char **argv)
         rc = stc_errorf(STC_ERR_IO, "writing to standard output failed");
     free(ids);
     stc_texts_free(&texts);
-    stc_tokenizer_free(tok);
+    stc_st_model_free(&model);
 fail:
     if (rc)
         fprintf(stderr, "stc: error: %s\n", stc_error_message());

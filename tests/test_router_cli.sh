@@ -50,5 +50,13 @@ if [ $rc -eq 2 ] && grep -q 'no route for task "nope"' "$tmp/err" && grep -q '"q
    && [ ! -e "$tmp/bad.h5" ] && [ ! -e "$tmp/bad.h5.tmp" ]; then ok
 else fail "unknown task: exit $rc: $(cat "$tmp/err")"; fi
 
+# stc tokenize with a task uses that route's tokenizer and max_seq_length
+# (the query route's is 16).
+printf 'Hello World, this is a longer sentence for the query route truncation\n' >"$tmp/long.txt"
+q=$("$stc" tokenize --model $fx/model --input "$tmp/long.txt" --task query 2>"$tmp/err")
+d=$("$stc" tokenize --model $fx/model --input "$tmp/long.txt" --task document 2>>"$tmp/err")
+if [ "$(echo "$q" | tr -cd , | wc -c)" -eq 15 ] && [ "$(echo "$d" | tr -cd , | wc -c)" -gt 15 ]; then ok
+else fail "tokenize --task: query $q, document $d: $(cat "$tmp/err")"; fi
+
 echo "test_router_cli: $passes passed, $fails failed"
 [ $fails -eq 0 ]
