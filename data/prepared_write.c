@@ -13,12 +13,15 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Chunk sizes: ids are read a row at a time at random, so their chunks stay
- * small (64 KiB) and uncompressed; texts are read only for prompts, so they
- * are compressed in larger chunks, at deflate level 1: on WordNet pairs it
- * keeps 78% of level 4's saving (175 vs 164 MiB for 1M rows, 225
- * uncompressed) at a third of its cost in the single writer. */
-enum { IDS_CHUNK = 16384, TEXT_CHUNK = 65536, ROWS_CHUNK = 8192, TEXT_DEFLATE = 1 };
+/* Chunk sizes. Training reads rows at random, and HDF5 reads a whole chunk
+ * for any element of it, so what is read per row (ids, their offsets, the
+ * label) sits in small chunks (16 KiB, 8 KiB, 4 KiB); what is read in
+ * ranges (text hashes) or rarely (texts, only for prompts) in larger ones.
+ * Texts are deflated at level 1: on WordNet pairs it keeps 78% of level 4's
+ * saving (175 vs 164 MiB for 1M rows, 225 uncompressed) at a third of its
+ * cost in the single writer. */
+enum { IDS_CHUNK = 4096, OFFS_CHUNK = 1024, LABEL_CHUNK = 1024, TEXT_CHUNK = 65536, ROWS_CHUNK = 8192,
+       TEXT_DEFLATE = 1 };
 
 struct stc_prepared_writer {
     char *path, *tmp_path;
@@ -171,9 +174,9 @@ int stc_prepared_writer_open(stc_prepared_writer **out, const char *path, const 
             break;
         }
         w->ids[c] = create_dataset(cg, "input_ids", H5T_STD_I32LE, 0, 0, IDS_CHUNK, 0);
-        w->offs[c] = create_dataset(cg, "offsets", H5T_STD_I64LE, n_rows + 1, 0, ROWS_CHUNK, 0);
+        w->offs[c] = create_dataset(cg, "offsets", H5T_STD_I64LE, n_rows + 1, 0, OFFS_CHUNK, 0);
         w->text[c] = create_dataset(cg, "text", H5T_STD_U8LE, 0, 0, TEXT_CHUNK, TEXT_DEFLATE);
-        w->toffs[c] = create_dataset(cg, "text_offsets", H5T_STD_I64LE, n_rows + 1, 0, ROWS_CHUNK, 0);
+        w->toffs[c] = create_dataset(cg, "text_offsets", H5T_STD_I64LE, n_rows + 1, 0, OFFS_CHUNK, 0);
         w->hash[c] = create_dataset(cg, "text_hash", H5T_STD_U64LE, n_rows ? n_rows : 0, 0, ROWS_CHUNK, 0);
         H5Gclose(cg);
         bad = w->ids[c] < 0 || w->offs[c] < 0 || w->text[c] < 0 || w->toffs[c] < 0 || w->hash[c] < 0;
@@ -184,8 +187,8 @@ int stc_prepared_writer_open(stc_prepared_writer **out, const char *path, const 
     if (g >= 0)
         H5Gclose(g);
     if (!bad && w->label_dim) {
-        w->label = create_dataset(w->file, "label", H5T_IEEE_F32LE, n_rows, info->label_vector ? (hsize_t)w->label_dim : 0,
-                                  ROWS_CHUNK, 0);
+        w->label = create_dataset(w->file, "label", H5T_IEEE_F32LE, n_rows,
+                                  info->label_vector ? (hsize_t)w->label_dim : 0, LABEL_CHUNK, 0);
         bad = w->label < 0 || stc_h5_attr_write_string(w->label, "column", info->label_name);
     }
     if (bad) {
