@@ -78,6 +78,14 @@ printf '{"anchor": "a", "positive": "b"}\n{"anchor": "c"}\n' >"$tmp/missing.json
 expect "dataset with a missing column" 2 'missing.jsonl:2: .*positive' "$stc" train "$tmp/cfg.json" --train_dataset "$tmp/missing.jsonl" --output_dir "$tmp/none"
 printf '{"anchor": "a", "positive": "b"}\nnot json\n{"anchor": "c", "positive": "d"}\n' >"$tmp/bad.jsonl"
 expect "a malformed row names file and line" 2 'bad.jsonl:2' "$stc" train "$tmp/cfg.json" --train_dataset "$tmp/bad.jsonl" --output_dir "$tmp/none"
+# A dataset smaller than one global batch: an error (exit 3, data) with
+# drop_last, as under DDP; one short batch without it, as in Python.
+printf '{"anchor": "a", "positive": "b"}\n{"anchor": "c", "positive": "d"}\n{"anchor": "e", "positive": "f"}\n' >"$tmp/small.jsonl"
+expect "dataset smaller than a global batch (drop_last)" 3 'small.jsonl: the training data gives no batch \(3 rows, global batch 8' \
+  "$stc" train "$tmp/cfg.json" --train_dataset "$tmp/small.jsonl" --dataloader_drop_last true --output_dir "$tmp/none"
+if OMP_NUM_THREADS=1 "$stc" train "$tmp/cfg.json" --train_dataset "$tmp/small.jsonl" --batch_sampler '"batch_sampler"' \
+     --max_steps 2 --output_dir "$tmp/small-out" 2>"$tmp/e" && [ -f "$tmp/small-out/model.safetensors" ]; then ok
+else fail "a dataset smaller than a batch without drop_last: $(cat "$tmp/e")"; fi
 [ ! -e "$tmp/none" ] && ok || fail "a failed config created output_dir"
 expect "skip_bad_rows counts and trains" 0 '1 bad rows skipped' env OMP_NUM_THREADS=1 "$stc" train "$tmp/cfg.json" \
   --train_dataset "$tmp/bad.jsonl" --skip_bad_rows true --per_device_train_batch_size 2 --output_dir "$tmp/skip"
