@@ -10,8 +10,10 @@
 # 1 rank x 16 and 3 ranks x 5 = 1 rank x 15, while "gather_across_devices":
 # false (Sentence Transformers' per-rank losses) must differ. The training
 # runs compare every logged loss field, so named loss components are
-# checked as averaged across ranks too. Dropout off; the tiny fixture model
-# and the mnrl and cosent training fixtures (tests/fixtures/train/).
+# checked as averaged across ranks too. A Router model with router_mapping
+# and gathering: 2 ranks x 8 = 1 rank x 16 (every route's weights compared).
+# Dropout off; the tiny fixture model, the Router fixture model and the
+# mnrl and cosent training fixtures (tests/fixtures/).
 # usage: test_dist_train.sh STC_BINARY   (run from tests/)
 set -uo pipefail
 stc=$1
@@ -28,21 +30,30 @@ PY
 cp fixtures/train/mnrl/config.json fixtures/train/mnrl/train.jsonl "$tmp/"
 cp fixtures/train/cosent/config.json "$tmp/cosent.json"
 cp fixtures/train/cosent/train.jsonl "$tmp/cosent.jsonl"
+fixtures=$PWD/fixtures
 cd "$tmp" || exit 1
 mpi() { mpirun --oversubscribe --allow-run-as-root -np "$1" -x OMP_NUM_THREADS=1 -x OPENBLAS_NUM_THREADS=1 "${@:2}"; }
 
 # compare NAME DIR1 DIR2: logs and final weights of two runs agree.
 compare() {
   if $py - "$2" "$3" <<'PY'; then passes=$((passes+1)); else fails=$((fails+1)); echo "FAIL: $1" >&2; fi
-import json, struct, sys
+import json, os, struct, sys
 import numpy as np
 def log(d): return [json.loads(l) for l in open(d + "/log.jsonl")]
 def weights(d):
-    raw = open(d + "/model.safetensors", "rb").read(); (n,) = struct.unpack("<Q", raw[:8])
-    head = json.loads(raw[8:8 + n]); out = {}
-    for k, v in head.items():
-        if k != "__metadata__":
-            b, e = v["data_offsets"]; out[k] = np.frombuffer(raw[8 + n + b:8 + n + e], dtype=np.float32)
+    # every module's weights: model.safetensors at the root and in module
+    # folders (a Router model's routes, Dense), keyed "folder/tensor"
+    out = {}
+    for root, _, files in os.walk(d):
+        if "model.safetensors" not in files:
+            continue
+        raw = open(os.path.join(root, "model.safetensors"), "rb").read(); (n,) = struct.unpack("<Q", raw[:8])
+        head = json.loads(raw[8:8 + n])
+        for k, v in head.items():
+            if k != "__metadata__":
+                b, e = v["data_offsets"]
+                out[os.path.relpath(root, d) + "/" + k] = np.frombuffer(raw[8 + n + b:8 + n + e], dtype=np.float32)
+    assert out, d
     return out
 a, b = log(sys.argv[1]), log(sys.argv[2])
 assert len(a) == len(b) and len(a) >= 5, (len(a), len(b))
@@ -50,6 +61,7 @@ keys = [k for k in a[0] if k.startswith("loss")]
 assert all(set(k for k in x if k.startswith("loss")) == set(keys) for x in a + b), "loss fields differ"
 worst = max(abs(x[k] - y[k]) / abs(x[k]) for x, y in zip(a, b) for k in keys)
 wa, wb = weights(sys.argv[1]), weights(sys.argv[2])
+assert wa.keys() == wb.keys()
 # attention.self.key.bias: its true gradient is exactly zero (softmax ignores
 # a per-query constant), so Adam turns rounding noise into lr-sized steps.
 wmax = max(np.abs(wa[k] - wb[k]).max() for k in wa if "attention.self.key.bias" not in k)
@@ -101,6 +113,23 @@ a, b = ([json.loads(l)["loss"] for l in open(d + "/log.jsonl")] for d in sys.arg
 print(f"  per-rank CoSENT step 1: {b[0]:.6f} vs gathered {a[0]:.6f}")
 assert len(a) == len(b) and abs(a[0] - b[0]) > 1e-3 * abs(a[0])
 PY
+
+# A Router model (router_mapping: anchors through the query route, the
+# rest through the document route), gather: 2 ranks x 8 = 1 rank x 16.
+cp -r "$fixtures/router/model" router
+for f in router/*_Transformer/config.json; do
+  $py - "$f" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1])); c["hidden_dropout_prob"] = 0.0; c["attention_probs_dropout_prob"] = 0.0
+json.dump(c, open(sys.argv[1], "w"))
+PY
+done
+routes='{"anchor": "query", "positive": "document", "negative": "document"}'
+OMP_NUM_THREADS=1 "$stc" train config.json --model router --router_mapping "$routes" --output_dir r1 --max_steps 20 \
+  --loss "$gather" 2>/dev/null
+mpi 2 "$stc" train config.json --model router --router_mapping "$routes" --output_dir r2 --max_steps 20 --loss "$gather" \
+  --per_device_train_batch_size 8 >mpi.out 2>&1 || { fails=$((fails+1)); echo "FAIL: mpirun -np 2 router: $(tail -3 mpi.out)" >&2; }
+compare "Router model (router_mapping), gather: 2 ranks x 8 = 1 rank x 16" r1 r2
 
 echo "test_dist_train: $passes passed, $fails failed"
 [ "$fails" -eq 0 ]
