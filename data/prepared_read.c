@@ -297,6 +297,19 @@ static int read_ragged(const stc_dataset *ds, prepared *p, int c, hid_t od, hid_
     return 0;
 }
 
+/* The end of a row read: the rows' labels and out's counts. */
+static int finish_read(const stc_dataset *ds, prepared *p, const size_t *rows, size_t n, stc_rows *out)
+{
+    int rc = read_labels(ds, p, rows, n, out);
+    if (rc)
+        return rc;
+    out->n = n;
+    out->n_text_columns = p->n_text;
+    out->label_dim = ds->schema.label_dim;
+    out->n_invalid_utf8 = 0;
+    return 0;
+}
+
 static int prepared_read_tokens(const stc_dataset *ds, const size_t *rows, size_t n, stc_rows *out)
 {
     prepared *p = ds->backend_data;
@@ -324,13 +337,7 @@ static int prepared_read_tokens(const stc_dataset *ds, const size_t *rows, size_
     if (rc)
         return rc;
     out->tok_off[cells] = used;
-    if ((rc = read_labels(ds, p, rows, n, out)))
-        return rc;
-    out->n = n;
-    out->n_text_columns = nt;
-    out->label_dim = dim;
-    out->n_invalid_utf8 = 0;
-    return 0;
+    return finish_read(ds, p, rows, n, out);
 }
 
 static int prepared_read_rows(const stc_dataset *ds, const size_t *rows, size_t n, stc_rows *out)
@@ -351,13 +358,7 @@ static int prepared_read_rows(const stc_dataset *ds, const size_t *rows, size_t 
     for (size_t k = 0; k < (size_t)nt * n; k++)
         out->texts[k] = out->buf + out->offs[k];
     out->buf_len = used;
-    if ((rc = read_labels(ds, p, rows, n, out)))
-        return rc;
-    out->n = n;
-    out->n_text_columns = nt;
-    out->label_dim = dim;
-    out->n_invalid_utf8 = 0;
-    return 0;
+    return finish_read(ds, p, rows, n, out);
 }
 
 static int prepared_read_meta(const stc_dataset *ds, size_t start, size_t n, uint64_t *hashes, float *labels)

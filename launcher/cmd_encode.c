@@ -7,6 +7,7 @@
 #include "data/text_input.h"
 #include "kernels/ops.h"
 #include "launcher/args.h"
+#include "launcher/cmd_ranks.h"
 #include "launcher/commands.h"
 #include "model/encode.h"
 #include "model/quantize.h"
@@ -85,9 +86,7 @@ int stc_cmd_encode(int argc, char **argv)
     }
     /* Under mpirun the corpus is split across ranks by chunk, and all ranks
      * write one file through parallel HDF5. */
-    const char *ws = getenv("OMPI_COMM_WORLD_SIZE");
-    use_mpi = ws && atoi(ws) > 1;
-    if (use_mpi && ((rc = stc_comm_init(&comm, &argc, &argv)) || (rc = stc_comm_set_timeout(&comm, 1800.0))))
+    if ((rc = stc_cmd_ranks_join(&comm, &use_mpi, &argc, &argv)))
         goto fail;
     stc_precision prec;
     if ((rc = stc_precision_parse(precision, &prec)))
@@ -206,10 +205,7 @@ int stc_cmd_encode(int argc, char **argv)
     }
     if (tty)
         fputc('\n', stderr);
-    if (rc && use_mpi) {
-        fprintf(stderr, "stc: rank %d: error: %s\n", comm.rank, stc_error_message());
-        stc_comm_abort(rc); /* before the collectives below, which the others would wait in */
-    }
+    stc_cmd_rank_failed(&comm, use_mpi, rc);
     if (!rc && calibrate) {
         /* Ranges over every rank's rows (min and max all-reduced), then each
          * rank quantises and writes its own chunks. */
@@ -229,12 +225,9 @@ int stc_cmd_encode(int argc, char **argv)
                 rc = stc_h5_embeddings_mark_done(&out, c);
         }
     }
-    if (rc && use_mpi) {
-        /* The other ranks wait in the next collective: end them all. The
-         * chunks already recorded stay in the .tmp file for a rerun. */
-        fprintf(stderr, "stc: rank %d: error: %s\n", comm.rank, stc_error_message());
-        stc_comm_abort(rc);
-    }
+    /* The other ranks wait in the next collective: end them all. The
+     * chunks already recorded stay in the .tmp file for a rerun. */
+    stc_cmd_rank_failed(&comm, use_mpi, rc);
     if (use_mpi && !rc)
         rc = stc_comm_barrier(&comm);
     if (rc) {
@@ -267,12 +260,5 @@ free_texts:
     stc_texts_free(&texts);
     stc_st_model_free(&model);
 fail:
-    if (rc)
-        fprintf(stderr, "stc: error: %s\n", stc_error_message());
-    if (use_mpi) {
-        if (rc)
-            stc_comm_abort(rc);
-        stc_comm_finalize(&comm);
-    }
-    return rc;
+    return stc_cmd_ranks_leave(&comm, use_mpi, rc);
 }

@@ -13,6 +13,7 @@
 #include "data/prepared.h"
 #include "dist/comm.h"
 #include "launcher/args.h"
+#include "launcher/cmd_ranks.h"
 #include "launcher/commands.h"
 #include "model/st_model.h"
 #include "util/clock.h"
@@ -60,9 +61,7 @@ int stc_cmd_prepare(int argc, char **argv)
                         "extension)", output);
         goto fail;
     }
-    const char *ws = getenv("OMPI_COMM_WORLD_SIZE");
-    use_mpi = ws && atoi(ws) > 1;
-    if (use_mpi && ((rc = stc_comm_init(&comm, &argc, &argv)) || (rc = stc_comm_set_timeout(&comm, 1800.0))))
+    if ((rc = stc_cmd_ranks_join(&comm, &use_mpi, &argc, &argv)))
         goto fail;
 
     stc_st_model model;
@@ -183,12 +182,9 @@ int stc_cmd_prepare(int argc, char **argv)
     }
     if (tty)
         fputc('\n', stderr);
-    if (rc && use_mpi) {
-        /* The others wait in the next gather: end them all. The final name
-         * was never written; rank 0's .tmp file stays behind. */
-        fprintf(stderr, "stc: rank %d: error: %s\n", comm.rank, stc_error_message());
-        stc_comm_abort(rc);
-    }
+    /* The others wait in the next gather: end them all. The final name
+     * was never written; rank 0's .tmp file stays behind. */
+    stc_cmd_rank_failed(&comm, use_mpi, rc);
     if (!rc && comm.rank == 0) {
         rc = stc_prepared_writer_finish(w);
         w = NULL;
@@ -221,12 +217,5 @@ free_model:
     stc_dataset_close(ds);
     stc_st_model_free(&model);
 fail:
-    if (rc)
-        fprintf(stderr, "stc: error: %s\n", stc_error_message());
-    if (use_mpi) {
-        if (rc)
-            stc_comm_abort(rc);
-        stc_comm_finalize(&comm);
-    }
-    return rc;
+    return stc_cmd_ranks_leave(&comm, use_mpi, rc);
 }

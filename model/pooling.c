@@ -73,6 +73,15 @@ int stc_pooling_dim(const stc_pooling *p)
            (p->cls + p->max + p->mean + p->mean_sqrt_len + p->weightedmean + p->lasttoken);
 }
 
+/* Text b's first pooled token (of L): tokens [first, L) are unmasked, as
+ * Python sets attention_mask[:, :prompt_length] = 0 when the prompt is not
+ * to be pooled. */
+static int first_pooled(const stc_pooling *p, const int *skip, int b, int L)
+{
+    int first = (!p->include_prompt && skip) ? skip[b] : 0;
+    return first < L ? first : L;
+}
+
 void stc_pooling_forward(const stc_pooling *p, float *out, const float *tok, const int *cu_seqlens,
                          const int *skip, int B, int C)
 {
@@ -80,10 +89,7 @@ void stc_pooling_forward(const stc_pooling *p, float *out, const float *tok, con
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
         int t0 = cu_seqlens[b], L = cu_seqlens[b + 1] - t0;
-        /* Tokens [first, L) are unmasked (Python sets attention_mask[:, :prompt_length] = 0). */
-        int first = (!p->include_prompt && skip) ? skip[b] : 0;
-        if (first > L)
-            first = L;
+        int first = first_pooled(p, skip, b, L);
         const float *x = tok + (size_t)t0 * C;
         float *o = out + (size_t)b * dim;
         int n_unmasked = L - first;
@@ -152,9 +158,7 @@ void stc_pooling_backward(const stc_pooling *p, float *d_tok, const float *d_out
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
         int t0 = cu_seqlens[b], L = cu_seqlens[b + 1] - t0;
-        int first = (!p->include_prompt && skip) ? skip[b] : 0;
-        if (first > L)
-            first = L;
+        int first = first_pooled(p, skip, b, L);
         const float *x = tok + (size_t)t0 * C;
         float *dx = d_tok + (size_t)t0 * C;
         const float *g = d_out + (size_t)b * dim;

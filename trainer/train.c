@@ -34,6 +34,14 @@ _Static_assert(STC_DP_MAX_SCALARS >= 1 + STC_LOSS_MAX_COMPONENTS, "the step aver
  * non-finite loss or gradient (RELIABILITY.md, "Numerical faults"). */
 enum { MAX_BAD_STEPS = 10 };
 
+/* The columns of a set that one route embeds (router_mapping), in column
+ * order; a model without a Router has one group of every column. */
+typedef struct {
+    int route;
+    int n;                               /* columns */
+    int cols[STC_LOSS_MAX_COLUMNS];
+} route_group;
+
 /* One training dataset with its loss. */
 typedef struct {
     char *name;           /* the config's key; "" for a single dataset */
@@ -43,6 +51,9 @@ typedef struct {
     int n_cols;           /* text columns */
     const char **col_names;
     int *col_route;       /* (n_cols) the model route of each column (router_mapping; 0 without a Router) */
+    route_group groups[STC_LOSS_MAX_COLUMNS]; /* the columns by route, routes in order */
+    int n_groups;
+    int use_ids;          /* read token ids (a prepared file, one route, no prompt), not texts */
 } train_set;
 
 typedef struct {
@@ -95,6 +106,9 @@ typedef struct {
      * the optimizer step's phases are in dp). */
     int profile;
     double t_compute, t_zero;
+    /* STC_DEBUG_ROWS=PATH (the tests of rank-local negatives): each
+     * micro-batch's dataset rows are appended, a line each, to PATH.<rank>. */
+    const char *debug_rows;
 } trainer;
 
 /* Datasets and their losses from the config's train_dataset and loss. */
@@ -337,16 +351,10 @@ static int gathered_loss(trainer *t, const stc_loss_spec *spec, const float *E, 
     return rc;
 }
 
-/* The columns of a set that one route embeds (router_mapping), in column
- * order; a model without a Router has one group of every column. */
-typedef struct {
-    int route;
-    int n;                               /* columns */
-    int cols[STC_LOSS_MAX_COLUMNS];
-} route_group;
-
-static int route_groups(const trainer *t, const train_set *s, route_group *g)
+/* Groups a set's columns by route (s->col_route), routes in order. */
+static void route_groups(const trainer *t, train_set *s)
 {
+    route_group *g = s->groups;
     int n = 0;
     for (int r = 0; r < t->n_routes; r++) {
         g[n].route = r;
@@ -356,7 +364,23 @@ static int route_groups(const trainer *t, const train_set *s, route_group *g)
                 g[n].cols[g[n].n++] = c;
         n += g[n].n > 0;
     }
-    return n;
+    s->n_groups = n;
+}
+
+/* Whether a set's rows are read as token ids: a prepared file, a model
+ * without routes (whose routes would tokenize with their own tokenizers),
+ * and no prompt to tokenize together with a text. */
+static int set_uses_ids(const trainer *t, const train_set *s, int *use)
+{
+    *use = stc_dataset_is_prepared(s->ds) && t->n_routes == 1;
+    for (int c = 0; *use && c < s->n_cols; c++) {
+        const char *prompt;
+        int rc = stc_collator_prompt(&t->col[0], s->name, s->col_names[c], &prompt);
+        if (rc)
+            return rc;
+        *use = prompt == NULL || prompt[0] == 0;
+    }
+    return 0;
 }
 
 /* Text j of a group (column-major over its columns, B rows each) is text
@@ -419,33 +443,20 @@ static int micro_step(trainer *t, const train_set *s, const size_t *rows, int n,
     *tokens = 0;
     if (n == 0)
         return 0; /* a rank without rows in a short last batch still joins the all-reduce */
-    /* For the tests of rank-local negatives: STC_DEBUG_ROWS=PATH appends
-     * each micro-batch's dataset rows, one line per micro-batch, to
-     * PATH.<rank>. */
-    const char *dbg = getenv("STC_DEBUG_ROWS");
-    if (dbg) {
+    if (t->debug_rows) {
         char fn[4096];
-        snprintf(fn, sizeof fn, "%s.%d", dbg, t->comm->rank);
+        snprintf(fn, sizeof fn, "%s.%d", t->debug_rows, t->comm->rank);
         FILE *f = fopen(fn, "a");
         for (int i = 0; f && i < n; i++)
             fprintf(f, "%zu%c", rows[i], i + 1 < n ? ' ' : '\n');
         if (f)
             fclose(f);
     }
-    route_group groups[STC_LOSS_MAX_COLUMNS];
-    int n_groups = route_groups(t, s, groups);
-    /* Prepared datasets give token ids, unless a prompt has to be tokenized
-     * together with the text or routes have their own tokenizers. */
+    const route_group *groups = s->groups;
+    int n_groups = s->n_groups;
     double t_data = stc_now_s();
-    int use_ids = stc_dataset_is_prepared(s->ds) && t->n_routes == 1;
-    for (int c = 0; use_ids && c < s->n_cols; c++) {
-        const char *prompt;
-        if ((rc = stc_collator_prompt(&t->col[0], s->name, s->col_names[c], &prompt)))
-            return rc;
-        use_ids = prompt == NULL || prompt[0] == 0;
-    }
     long invalid = 0, truncated = 0;
-    if (use_ids) {
+    if (s->use_ids) {
         if ((rc = stc_dataset_read_tokens(s->ds, rows, (size_t)n, &t->rows)) ||
             (rc = stc_collate_ids(&t->col[0], s->n_cols, n, t->rows.tok_ids, t->rows.tok_off)))
             return stc_error_prefix(rc, "%s", s->path);
@@ -776,6 +787,12 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
             (rc = stc_st_train_acts_alloc(&t.acts[r], view, act_texts, act_texts * ml, ml)))
             goto out;
     }
+    /* What each set's micro-batches do the same way every step. */
+    for (int i = 0; i < t.n_sets; i++) {
+        route_groups(&t, &t.sets[i]);
+        if ((rc = set_uses_ids(&t, &t.sets[i], &t.sets[i].use_ids)))
+            goto out;
+    }
     t.demb_group = stc_malloc(sizeof(float) * (size_t)max_texts * t.model.dim, "embedding gradients");
     t.gtexts = stc_malloc(sizeof(char *) * (size_t)max_texts, "texts");
     t.glens = stc_malloc(sizeof(size_t) * (size_t)max_texts, "text lengths");
@@ -828,6 +845,7 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
     }
 
     t.profile = getenv("STC_PROFILE") != NULL;
+    t.debug_rows = getenv("STC_DEBUG_ROWS");
     t.t0 = stc_now_s();
     int64_t step = 0, bad_in_row = 0, skipped = 0;
     double loss_since_log = 0.0, step_loss = 0.0, last_norm = 0.0;
