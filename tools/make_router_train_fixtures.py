@@ -76,8 +76,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_train_fixtures import (COMMON, TEXTS, make_rows, pick_synsets, read_nouns, run_trainer,  # noqa: E402
-                                 write_safetensors)
+from make_train_fixtures import (COMMON, TEXTS, pick_synsets, read_nouns, run_trainer,  # noqa: E402
+                                 write_case_inputs, write_expected, write_safetensors)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 N_FIRST = 8
@@ -282,7 +282,6 @@ def main():
     ap.add_argument("--check-stc", metavar="STC")
     a = ap.parse_args()
 
-    import sentence_transformers
     import transformers
     transformers.logging.set_verbosity_error()
     nouns = read_nouns(a.wordnet)
@@ -294,27 +293,13 @@ def main():
         if os.path.isdir(d):
             shutil.rmtree(d)
         os.makedirs(os.path.join(d, "final"))
-        rows = make_rows(name, spec, nouns)
-        with open(os.path.join(d, "train.jsonl"), "w") as f:
-            for r in rows:
-                f.write(json.dumps({c: r[c] for c in spec["columns"]}, ensure_ascii=False) + "\n")
-        cfg = {"model": "model", "train_dataset": "train.jsonl", "output_dir": "out",
-               "per_device_train_batch_size": spec["rows"]}
-        cfg.update(COMMON)
-        cfg.update(spec["config"])
-        with open(os.path.join(d, "config.json"), "w") as f:
-            json.dump(cfg, f, indent=1)
-            f.write("\n")
+        rows = write_case_inputs(d, name, spec, nouns)
         with tempfile.TemporaryDirectory() as w:
             nodropout_copy(a.model, os.path.join(w, "model"))
             weights, exp = run_reference(name, spec, rows, os.path.join(w, "model"), w)
         for folder, ts in weights.items():
             write_safetensors(os.path.join(d, "final", folder + ".safetensors"), ts)
-        exp["meta"] = {"torch": torch.__version__, "transformers": transformers.__version__,
-                       "sentence_transformers": sentence_transformers.__version__}
-        with open(os.path.join(d, "expected.json"), "w") as f:
-            json.dump(exp, f, indent=None)
-            f.write("\n")
+        write_expected(d, exp)
         s = exp["steps"]
         gn = [x["grad_norm"] for x in s]
         print(f"{name}: {len(rows)} rows, {len(s)} steps, loss {s[0]['loss']:.4f} -> {s[-1]['loss']:.4f}, "

@@ -394,6 +394,33 @@ def check_stc(stc, out_dir, model_src):
     return worst
 
 
+def write_case_inputs(d, name, spec, nouns):
+    """A case's train.jsonl and stc config.json in d; returns the rows."""
+    rows = make_rows(name, spec, nouns)
+    with open(os.path.join(d, "train.jsonl"), "w") as f:
+        for r in rows:
+            f.write(json.dumps({c: r[c] for c in spec["columns"]}, ensure_ascii=False) + "\n")
+    cfg = {"model": "model", "train_dataset": "train.jsonl", "output_dir": "out",
+           "per_device_train_batch_size": spec["rows"]}
+    cfg.update(COMMON)
+    cfg.update(spec["config"])
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=1)
+        f.write("\n")
+    return rows
+
+
+def write_expected(d, exp):
+    """expected.json in d, with the versions that made it."""
+    import sentence_transformers
+    import transformers
+    exp["meta"] = {"torch": torch.__version__, "transformers": transformers.__version__,
+                   "sentence_transformers": sentence_transformers.__version__}
+    with open(os.path.join(d, "expected.json"), "w") as f:
+        json.dump(exp, f, indent=None)
+        f.write("\n")
+
+
 def main():
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -403,7 +430,6 @@ def main():
     ap.add_argument("--check-stc", metavar="STC")
     a = ap.parse_args()
 
-    import sentence_transformers
     import transformers
     transformers.logging.set_verbosity_error()
     nouns = read_nouns(a.wordnet)
@@ -413,26 +439,12 @@ def main():
     for name, spec in CASES.items():
         d = os.path.join(a.out, name)
         os.makedirs(d, exist_ok=True)
-        rows = make_rows(name, spec, nouns)
-        with open(os.path.join(d, "train.jsonl"), "w") as f:
-            for r in rows:
-                f.write(json.dumps({c: r[c] for c in spec["columns"]}, ensure_ascii=False) + "\n")
-        cfg = {"model": "model", "train_dataset": "train.jsonl", "output_dir": "out",
-               "per_device_train_batch_size": spec["rows"]}
-        cfg.update(COMMON)
-        cfg.update(spec["config"])
-        with open(os.path.join(d, "config.json"), "w") as f:
-            json.dump(cfg, f, indent=1)
-            f.write("\n")
+        rows = write_case_inputs(d, name, spec, nouns)
         with tempfile.TemporaryDirectory() as w:
             nodropout_copy(a.model, os.path.join(w, "model"))
             weights, exp = run_reference(name, spec, rows, os.path.join(w, "model"), w)
         write_safetensors(os.path.join(d, "final.safetensors"), weights)
-        exp["meta"] = {"torch": torch.__version__, "transformers": transformers.__version__,
-                       "sentence_transformers": sentence_transformers.__version__}
-        with open(os.path.join(d, "expected.json"), "w") as f:
-            json.dump(exp, f, indent=None)
-            f.write("\n")
+        write_expected(d, exp)
         s = exp["steps"]
         print(f"{name}: {len(rows)} rows, {len(s)} steps, loss {s[0]['loss']:.4f} -> {s[-1]['loss']:.4f}, "
               f"{len(exp['param_groups'])} param groups")
