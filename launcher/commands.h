@@ -4,6 +4,7 @@
 #define STC_LAUNCHER_COMMANDS_H
 
 int stc_cmd_encode(int argc, char **argv);
+int stc_cmd_eval(int argc, char **argv);
 int stc_cmd_prepare(int argc, char **argv);
 int stc_cmd_tokenize(int argc, char **argv);
 int stc_cmd_train(int argc, char **argv);

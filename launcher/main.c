@@ -12,6 +12,7 @@ static void usage(FILE *f)
             "commands:\n"
             "  train     fine-tune a Sentence Transformers model (JSON config; mpirun for ranks)\n"
             "  encode    embed texts with a Sentence Transformers model into HDF5\n"
+            "  eval      run Sentence Transformers evaluators (IR, similarity, triplet, binary) on a model\n"
             "  prepare   tokenize a training dataset once into HDF5 (mpirun splits the work)\n"
             "  tokenize  print the token ids the model sees, one JSON array per text\n"
             "  launch    run a command on N ranks of this node (mpirun without the flags)\n"
@@ -30,6 +31,8 @@ int main(int argc, char **argv)
         return stc_cmd_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "encode"))
         return stc_cmd_encode(argc - 1, argv + 1);
+    if (!strcmp(cmd, "eval"))
+        return stc_cmd_eval(argc - 1, argv + 1);
     if (!strcmp(cmd, "launch"))
         return stc_cmd_launch(argc - 1, argv + 1);
     if (!strcmp(cmd, "prepare"))

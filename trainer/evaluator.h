@@ -38,7 +38,8 @@ typedef struct {
 typedef struct {
     stc_metric *m;
     int n, cap;
-    char primary[STC_METRIC_NAME_MAX]; /* name of the primary metric (SequentialEvaluator: the last one's) */
+    char primary[STC_METRIC_NAME_MAX]; /* name of the primary metric (a list, i.e. a SequentialEvaluator:
+                                        * "sequential_score", whose value is the last evaluator's primary) */
 } stc_metrics;
 
 void stc_metrics_init(stc_metrics *ms);
@@ -46,6 +47,10 @@ void stc_metrics_free(stc_metrics *ms);
 int stc_metrics_add(stc_metrics *ms, const char *name, double value);
 /* The value of name, or NULL. */
 const double *stc_metrics_get(const stc_metrics *ms, const char *name);
+/* The metrics as one JSON object in their order, numbers as Python's
+ * json.dumps writes floats (NaN, Infinity), two-space indent; malloc'd,
+ * NULL when out of memory. */
+char *stc_metrics_to_json(const stc_metrics *ms);
 
 typedef struct stc_evaluator stc_evaluator;
 

@@ -1,0 +1,101 @@
+/* The similarity functions of the evaluators, by Python's names
+ * (sentence_transformers.util.similarity; eval_internal.h). */
+#include "trainer/eval_internal.h"
+#include "util/error.h"
+
+#include <math.h>
+#include <string.h>
+
+static const char *const names[STC_SIM_COUNT] = {"cosine", "dot", "euclidean", "manhattan"};
+
+int stc_sim_parse(const char *s, stc_sim_fn *out)
+{
+    *out = STC_SIM_COSINE;
+    for (int i = 0; i < STC_SIM_COUNT; i++)
+        if (!strcmp(s, names[i])) {
+            *out = (stc_sim_fn)i;
+            return 0;
+        }
+    return stc_errorf(STC_ERR_USAGE, "unknown similarity function \"%s\" (cosine, dot, euclidean, manhattan)", s);
+}
+
+const char *stc_sim_name(stc_sim_fn f) { return names[f]; }
+
+int stc_eval_get_sim(const cJSON *spec, const char *key, const char *where, int *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(spec, key);
+    if (!v || cJSON_IsNull(v))
+        return 0;
+    stc_sim_fn f = STC_SIM_COSINE;
+    if (!cJSON_IsString(v))
+        return stc_errorf(STC_ERR_USAGE, "%s: \"%s\" must be a string (cosine, dot, euclidean, manhattan)", where, key);
+    int rc = stc_sim_parse(v->valuestring, &f);
+    if (rc)
+        return stc_error_prefix(rc, "%s: \"%s\"", where, key);
+    *out = (int)f;
+    return 0;
+}
+
+int stc_eval_get_sims(const cJSON *spec, const char *key, const char *where, stc_sim_fn *fns, int *n)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(spec, key);
+    if (!v || cJSON_IsNull(v))
+        return 0;
+    if (!cJSON_IsArray(v))
+        return stc_errorf(STC_ERR_USAGE, "%s: \"%s\" must be a list of names (cosine, dot, euclidean, manhattan)",
+                          where, key);
+    int k = 0;
+    for (const cJSON *e = v->child; e; e = e->next) {
+        stc_sim_fn f = STC_SIM_COSINE;
+        int rc = cJSON_IsString(e) ? stc_sim_parse(e->valuestring, &f)
+                                   : stc_errorf(STC_ERR_USAGE, "entry %d is not a string", k);
+        if (rc)
+            return stc_error_prefix(rc, "%s: \"%s\"", where, key);
+        for (int j = 0; j < k; j++)
+            if (fns[j] == f)
+                return stc_errorf(STC_ERR_USAGE, "%s: \"%s\" names \"%s\" twice", where, key, names[f]);
+        fns[k++] = f;
+    }
+    /* An empty list is Python's default (`similarity_fn_names or []`). */
+    *n = k;
+    return 0;
+}
+
+int stc_sim_of_model(const stc_st_model *model, stc_sim_fn *out)
+{
+    const char *s = model->similarity_fn_name ? model->similarity_fn_name : "cosine";
+    int rc = stc_sim_parse(s, out);
+    return rc ? stc_error_prefix(rc, "%s/config_sentence_transformers.json: similarity_fn_name", model->dir) : 0;
+}
+
+/* In double: the float32 embeddings' sums are then exact enough that the
+ * one rounding to float32 at the end gives torch's value or a neighbour. */
+float stc_sim_pair(stc_sim_fn f, const float *a, const float *b, int D)
+{
+    double s = 0.0, na = 0.0, nb = 0.0;
+    switch (f) {
+    case STC_SIM_COSINE:
+        for (int j = 0; j < D; j++) {
+            s += (double)a[j] * b[j];
+            na += (double)a[j] * a[j];
+            nb += (double)b[j] * b[j];
+        }
+        /* F.normalize: x / max(||x||, 1e-12). */
+        return (float)(s / (fmax(sqrt(na), 1e-12) * fmax(sqrt(nb), 1e-12)));
+    case STC_SIM_DOT:
+        for (int j = 0; j < D; j++)
+            s += (double)a[j] * b[j];
+        return (float)s;
+    case STC_SIM_EUCLIDEAN:
+        for (int j = 0; j < D; j++) {
+            double d = (double)a[j] - b[j];
+            s += d * d;
+        }
+        return (float)-sqrt(s);
+    case STC_SIM_MANHATTAN:
+    default:
+        for (int j = 0; j < D; j++)
+            s += fabs((double)a[j] - b[j]);
+        return (float)-s;
+    }
+}
