@@ -1,0 +1,240 @@
+#!/usr/bin/env python3
+"""Generate the Python-reference fixtures for stc's evaluator parity tests.
+
+Dev-only: needs /work/venv (torch, sentence-transformers 6.x); the C tests
+only read what this writes. It runs sentence-transformers' own evaluators
+on the tiny test model (tests/fixtures/encode/tiny-bert, prompts
+{"query": "query: ", "document": "passage: "}) and small synthetic data:
+
+  tests/fixtures/eval/
+    queries.jsonl, corpus.jsonl, qrels.tsv   BEIR layout: 30 queries (3 without
+        relevant documents, 1 whose only qrels row has score 0), 80 documents
+        (10 exact duplicates of others under other ids: exact score ties that
+        Python breaks by corpus id; ids whose string order differs from file
+        order), qrels naming a document missing from the corpus and a query
+        missing from the queries
+    similarity.csv   40 pairs (sentence1, sentence2, score; tied gold scores)
+    triplets.jsonl   30 triplets (anchor, positive, negative)
+    binary.tsv       40 pairs (sentence1, sentence2, label; repeated pairs)
+    expected.json    {"meta": versions, "model": dir, "cases": [{"name", "spec":
+        the evaluator config stc reads (paths relative to tests/), "metrics":
+        Python's dict in its order, "primary": primary_metric, "csv": {file:
+        text after two calls, (epoch -1, steps -1) then (epoch 0.5, steps 7)}}]}
+
+Deterministic (seeded data, CPU float32, one thread).
+Usage: /work/venv/bin/python tools/make_eval_fixtures.py [--out tests/fixtures/eval]
+"""
+
+import argparse
+import csv
+import json
+import os
+import random
+import shutil
+import tempfile
+
+import torch
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODEL = os.path.join(REPO, "tests", "fixtures", "encode", "tiny-bert-dense")
+REL = "fixtures/eval"  # the specs' paths, relative to tests/ (where the tests run)
+CALLS = [(-1, -1), (0.5, 7)]
+
+
+def vocab_words():
+    with open(os.path.join(MODEL, "vocab.txt"), encoding="utf-8") as f:
+        words = [w.strip() for w in f]
+    return [w for w in words if w.isascii() and w.isalpha() and len(w) > 3][:400]
+
+
+def sentence(rng, words, n):
+    return " ".join(rng.choice(words) for _ in range(n))
+
+
+def make_data(rng, words):
+    # Corpus: 70 distinct documents, then 10 copies of earlier ones under new ids.
+    ids = [f"d{i}" for i in rng.sample(range(80), 80)]
+    texts = [sentence(rng, words, rng.randint(4, 9)) for _ in range(70)]
+    texts += [texts[i] for i in rng.sample(range(70), 10)]
+    corpus = [{"_id": i, "title": rng.choice(words), "text": t} for i, t in zip(ids, texts)]
+    dup_of = {i: next(j for j in range(70) if texts[j] == texts[i]) for i in range(70, 80)}
+
+    queries, qrels = [], []
+    for q in range(30):
+        qid = f"q{q}"
+        rel = rng.sample(range(70), rng.randint(1, 4))
+        # Some queries are relevant to a duplicated document but only one
+        # of its copies: the tie order then decides a hit.
+        for i, j in dup_of.items():
+            if j in rel and rng.random() < 0.5:
+                rel.append(i)
+        base = texts[rel[0]].split()
+        text = " ".join(rng.sample(base, min(3, len(base))) + [rng.choice(words)])
+        queries.append({"_id": qid, "text": text})
+        if q >= 27:
+            continue  # no relevant documents: Python drops the query
+        if q == 26:
+            qrels.append((qid, ids[rel[0]], 0))  # score 0 only: dropped too
+            continue
+        qrels += [(qid, ids[r], rng.choice([1, 2])) for r in rel]
+    qrels.append(("q3", "d999", 1))  # relevant, absent from the corpus: counts in recall
+    qrels.append(("q-unknown", ids[0], 1))  # a query not in the queries file
+    qrels.append(("q5", ids[1], 0))
+
+    sim = []
+    for i in range(40):
+        a = sentence(rng, words, rng.randint(3, 8))
+        b = " ".join(a.split()[: rng.randint(1, 4)] + [sentence(rng, words, rng.randint(0, 4))]).strip()
+        sim.append((a, b, rng.choice([0.0, 0.2, 0.4, 0.6, 0.8, 1.0])))
+    sim[39] = sim[3]  # a repeated pair
+    trip = []
+    for i in range(30):
+        a = sentence(rng, words, rng.randint(3, 7))
+        p = " ".join(rng.sample(a.split(), max(1, len(a.split()) - 2)) + [rng.choice(words)])
+        trip.append((a, p, sentence(rng, words, rng.randint(3, 7))))
+    binary = []
+    for i in range(40):
+        a = sentence(rng, words, rng.randint(3, 8))
+        label = i % 2
+        b = (" ".join(a.split()[:3] + [rng.choice(words)]) if label else sentence(rng, words, rng.randint(3, 8)))
+        binary.append((a, b, label))
+    binary[38] = binary[2]
+    binary[39] = binary[5]
+    return corpus, queries, qrels, sim, trip, binary
+
+
+def write_files(out, corpus, queries, qrels, sim, trip, binary):
+    def jsonl(name, rows):
+        with open(os.path.join(out, name), "w", encoding="utf-8") as f:
+            for r in rows:
+                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+
+    jsonl("queries.jsonl", queries)
+    jsonl("corpus.jsonl", corpus)
+    with open(os.path.join(out, "qrels.tsv"), "w", encoding="utf-8") as f:
+        f.write("query-id\tcorpus-id\tscore\n")
+        for q, c, s in qrels:
+            f.write(f"{q}\t{c}\t{s}\n")
+    with open(os.path.join(out, "similarity.csv"), "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["sentence1", "sentence2", "score"])
+        w.writerows(sim)
+    jsonl("triplets.jsonl", [{"anchor": a, "positive": p, "negative": n} for a, p, n in trip])
+    with open(os.path.join(out, "binary.tsv"), "w", encoding="utf-8") as f:
+        f.write("sentence1\tsentence2\tlabel\n")
+        for a, b, l in binary:
+            f.write(f"{a}\t{b}\t{l}\n")
+
+
+def cases(sim, trip, binary):
+    """(name, spec) pairs; the spec is what stc reads."""
+    ir = {"queries": f"{REL}/queries.jsonl", "corpus": f"{REL}/corpus.jsonl", "relevant_docs": f"{REL}/qrels.tsv"}
+    s1, s2, sc = [list(x) for x in zip(*sim)]
+    a, p, n = [list(x) for x in zip(*trip)]
+    b1, b2, bl = [list(x) for x in zip(*binary)]
+    return [
+        ("ir_default", {"type": "InformationRetrievalEvaluator", "name": "dev", **ir}),
+        ("ir_custom", {"type": "InformationRetrievalEvaluator", "name": "custom", **ir,
+                       "score_functions": ["dot", "cosine"], "mrr_at_k": [1, 5], "ndcg_at_k": [3, 10, 3],
+                       "accuracy_at_k": [1, 2], "precision_recall_at_k": [2, 4], "map_at_k": [5, 10],
+                       "corpus_chunk_size": 7, "batch_size": 5, "query_prompt": "search: ",
+                       "corpus_prompt_name": "query"}),
+        ("ir_distance", {"type": "InformationRetrievalEvaluator", **ir,
+                         "score_functions": ["manhattan", "euclidean"], "main_score_function": "euclidean",
+                         "ndcg_at_k": [5, 20], "map_at_k": [20], "corpus_chunk_size": 16,
+                         "query_prompt_name": "document"}),
+        ("similarity_file", {"type": "EmbeddingSimilarityEvaluator", "name": "sts",
+                             "dataset": f"{REL}/similarity.csv"}),
+        ("similarity_all_fns", {"type": "EmbeddingSimilarityEvaluator", "sentences1": s1, "sentences2": s2,
+                                "scores": sc, "similarity_fn_names": ["manhattan", "cosine", "dot", "euclidean"],
+                                "batch_size": 3}),
+        ("triplet_file", {"type": "TripletEvaluator", "name": "tri", "dataset": f"{REL}/triplets.jsonl"}),
+        ("triplet_margin", {"type": "TripletEvaluator", "anchors": a, "positives": p, "negatives": n,
+                            "similarity_fn_names": ["cosine", "euclidean"], "margin": {"euclidean": 0.05},
+                            "main_similarity_function": "euclidean"}),
+        ("binary_file", {"type": "BinaryClassificationEvaluator", "name": "bin", "dataset": f"{REL}/binary.tsv"}),
+        ("binary_all_fns", {"type": "BinaryClassificationEvaluator", "sentences1": b1, "sentences2": b2,
+                            "labels": bl, "similarity_fn_names": ["cosine", "dot", "manhattan", "euclidean"]}),
+        ("sequential", [{"type": "TripletEvaluator", "name": "seq-tri", "dataset": f"{REL}/triplets.jsonl"},
+                        {"type": "InformationRetrievalEvaluator", "name": "seq-ir", **ir, "map_at_k": [10]},
+                        {"type": "BinaryClassificationEvaluator", "name": "seq-bin",
+                         "dataset": f"{REL}/binary.tsv"}]),
+    ]
+
+
+def python_evaluator(spec, data):
+    """The sentence-transformers evaluator a spec describes."""
+    from sentence_transformers.sentence_transformer import evaluation as ev
+    from sentence_transformers import util
+
+    corpus, queries, qrels, sim, trip, binary = data
+    if isinstance(spec, list):
+        return ev.SequentialEvaluator([python_evaluator(s, data) for s in spec])
+    kw = {k: v for k, v in spec.items() if k not in ("type", "dataset", "queries", "corpus", "relevant_docs")}
+    t = spec["type"]
+    if t == "InformationRetrievalEvaluator":
+        rel = {}
+        for q, c, s in qrels:
+            if s > 0:
+                rel.setdefault(q, set()).add(c)
+        fns = {"cosine": util.cos_sim, "dot": util.dot_score, "euclidean": util.euclidean_sim,
+               "manhattan": util.manhattan_sim}
+        if "score_functions" in kw:
+            kw["score_functions"] = {name: fns[name] for name in kw["score_functions"]}
+        return ev.InformationRetrievalEvaluator({q["_id"]: q["text"] for q in queries},
+                                                {c["_id"]: c["text"] for c in corpus}, rel, **kw)
+    if t == "EmbeddingSimilarityEvaluator":
+        if "dataset" in spec:
+            kw.update(sentences1=[x[0] for x in sim], sentences2=[x[1] for x in sim], scores=[x[2] for x in sim])
+        return ev.EmbeddingSimilarityEvaluator(**kw)
+    if t == "TripletEvaluator":
+        if "dataset" in spec:
+            kw.update(anchors=[x[0] for x in trip], positives=[x[1] for x in trip], negatives=[x[2] for x in trip])
+        return ev.TripletEvaluator(**kw)
+    if t == "BinaryClassificationEvaluator":
+        if "dataset" in spec:
+            kw.update(sentences1=[x[0] for x in binary], sentences2=[x[1] for x in binary],
+                      labels=[x[2] for x in binary])
+        return ev.BinaryClassificationEvaluator(**kw)
+    raise SystemExit(f"unknown type {t}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=os.path.join(REPO, "tests", "fixtures", "eval"))
+    args = ap.parse_args()
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    import sentence_transformers
+    from sentence_transformers import SentenceTransformer
+
+    rng = random.Random(1234)
+    data = make_data(rng, vocab_words())
+    os.makedirs(args.out, exist_ok=True)
+    write_files(args.out, *data)
+    model = SentenceTransformer(MODEL, device="cpu")
+    out_cases = []
+    for name, spec in cases(*data[3:]):
+        evaluator = python_evaluator(spec, data)
+        tmp = tempfile.mkdtemp()
+        try:
+            for epoch, steps in CALLS:
+                metrics = evaluator(model, output_path=tmp, epoch=epoch, steps=steps)
+            csvs = {}
+            for f in sorted(os.listdir(tmp)):
+                with open(os.path.join(tmp, f), encoding="utf-8", newline="") as fh:
+                    csvs[f] = fh.read()
+        finally:
+            shutil.rmtree(tmp)
+        out_cases.append({"name": name, "spec": spec, "metrics": {k: float(v) for k, v in metrics.items()},
+                          "primary": evaluator.primary_metric, "csv": csvs})
+        print(name, evaluator.primary_metric, metrics[evaluator.primary_metric])
+    meta = {"sentence_transformers": sentence_transformers.__version__, "torch": torch.__version__}
+    with open(os.path.join(args.out, "expected.json"), "w", encoding="utf-8") as f:
+        json.dump({"meta": meta, "model": "fixtures/encode/tiny-bert-dense", "calls": CALLS, "cases": out_cases}, f,
+                  indent=1, ensure_ascii=False)
+        f.write("\n")
+
+
+if __name__ == "__main__":
+    main()
