@@ -11,29 +11,37 @@
 #include <stdlib.h>
 #include <string.h>
 
-void stc_eval_rank_slice(const stc_comm *comm, size_t n, size_t *begin, size_t *count)
+void stc_eval_rank_slice(const stc_comm *comm, size_t n, size_t unit, size_t *begin, size_t *count)
 {
-    size_t P = (size_t)comm->world, r = (size_t)comm->rank;
-    *begin = n * r / P;
-    *count = n * (r + 1) / P - *begin;
+    size_t P = (size_t)comm->world, r = (size_t)comm->rank, units = (n + unit - 1) / unit;
+    size_t b = units * r / P * unit, e = units * (r + 1) / P * unit;
+    *begin = b < n ? b : n;
+    *count = (e < n ? e : n) - *begin;
 }
 
 /* Rows per rank moved by one all-gather: bounds the staging buffers and
  * keeps every MPI count far below INT_MAX. */
 enum { GATHER_VALUES = 1 << 24 };
 
-static int allgather_rows(const stc_comm *comm, void *buf, size_t n, size_t width, size_t elem)
+static int allgather_rows(const stc_comm *comm, void *buf, size_t n, size_t unit, size_t width, size_t elem)
 {
     if (comm->world == 1 || n == 0 || width == 0)
         return 0;
-    size_t P = (size_t)comm->world, most = (n + P - 1) / P;
+    size_t P = (size_t)comm->world, most = 0;
+    for (int q = 0; q < comm->world; q++) {
+        stc_comm qc = *comm;
+        qc.rank = q;
+        size_t qb, qn;
+        stc_eval_rank_slice(&qc, n, unit, &qb, &qn);
+        most = qn > most ? qn : most;
+    }
     size_t R = GATHER_VALUES / width ? GATHER_VALUES / width : 1;
     R = R < most ? R : most;
     size_t row = width * elem;
     char *send = malloc(R * row), *recv = malloc(P * R * row);
     int rc = send && recv ? 0 : stc_errorf(STC_ERR_NOMEM, "out of memory (gathering embeddings)");
     size_t begin, count;
-    stc_eval_rank_slice(comm, n, &begin, &count);
+    stc_eval_rank_slice(comm, n, unit, &begin, &count);
     /* Round s moves rows [s, s + R) of every rank's slice, padded to R. */
     for (size_t s = 0; s < most && !rc; s += R) {
         size_t k = s < count ? (count - s < R ? count - s : R) : 0;
@@ -47,7 +55,7 @@ static int allgather_rows(const stc_comm *comm, void *buf, size_t n, size_t widt
             stc_comm qc = *comm;
             qc.rank = (int)q;
             size_t qb, qn;
-            stc_eval_rank_slice(&qc, n, &qb, &qn);
+            stc_eval_rank_slice(&qc, n, unit, &qb, &qn);
             size_t qk = s < qn ? (qn - s < R ? qn - s : R) : 0;
             memcpy((char *)buf + (qb + s) * row, recv + q * R * row, qk * row);
         }
@@ -57,14 +65,14 @@ static int allgather_rows(const stc_comm *comm, void *buf, size_t n, size_t widt
     return rc;
 }
 
-int stc_eval_allgather_rows_f32(const stc_comm *comm, float *buf, size_t n, size_t width)
+int stc_eval_allgather_rows_f32(const stc_comm *comm, float *buf, size_t n, size_t unit, size_t width)
 {
-    return allgather_rows(comm, buf, n, width, sizeof(float));
+    return allgather_rows(comm, buf, n, unit, width, sizeof(float));
 }
 
-int stc_eval_allgather_rows_f64(const stc_comm *comm, double *buf, size_t n, size_t width)
+int stc_eval_allgather_rows_f64(const stc_comm *comm, double *buf, size_t n, size_t unit, size_t width)
 {
-    return allgather_rows(comm, buf, n, width, sizeof(double));
+    return allgather_rows(comm, buf, n, unit, width, sizeof(double));
 }
 
 /* Python's encode_query / encode_document pick a prompt when the caller
@@ -120,14 +128,19 @@ int stc_eval_embed(const stc_eval_call *call, const stc_eval_encode_opts *o, con
         stc_encoder_free(enc);
         return stc_errorf(STC_ERR_NOMEM, "out of memory (%zu embeddings of %d floats)", t->n, D);
     }
-    size_t begin, count;
-    stc_eval_rank_slice(call->comm, t->n, &begin, &count);
-    if (count)
-        rc = stc_encoder_run(enc, t->texts + begin, t->lens + begin, count, emb + begin * (size_t)D, NULL, NULL,
-                             NULL, NULL);
+    /* One encoder call per batch_size texts from the start of t: the
+     * batches, and so every bit of every embedding, are the same on any
+     * number of ranks (a text's embedding can differ in the last bits with
+     * the batch it shares a matrix product with). */
+    size_t B = (size_t)call->batch_size, begin, count;
+    stc_eval_rank_slice(call->comm, t->n, B, &begin, &count);
+    for (size_t i = begin; i < begin + count && !rc; i += B) {
+        size_t k = begin + count - i < B ? begin + count - i : B;
+        rc = stc_encoder_run(enc, t->texts + i, t->lens + i, k, emb + i * (size_t)D, NULL, NULL, NULL, NULL);
+    }
     stc_encoder_free(enc);
     if (!rc)
-        rc = stc_eval_allgather_rows_f32(call->comm, emb, t->n, (size_t)D);
+        rc = stc_eval_allgather_rows_f32(call->comm, emb, t->n, B, (size_t)D);
     if (rc) {
         free(emb);
         return rc;

@@ -155,10 +155,11 @@ typedef struct {
 } stc_eval_encode_opts;
 
 /* Embeds t's texts with call->batch_size and call->truncate_dim into *out
- * ([t->n, *dim], malloc'd) on every rank: rank r encodes the contiguous
- * slice [n r / P, n (r + 1) / P) and the slices are all-gathered, so every
- * rank holds every embedding (each text's embedding does not depend on the
- * slice it was encoded in). */
+ * ([t->n, *dim], malloc'd) on every rank. The texts are cut into batches
+ * of batch_size from the start, each encoded by one encoder call; rank r
+ * encodes a contiguous run of batches (stc_eval_rank_slice) and the runs
+ * are all-gathered, so every rank holds every embedding, bit for bit the
+ * same on any number of ranks. */
 int stc_eval_embed(const stc_eval_call *call, const stc_eval_encode_opts *o, const stc_eval_texts *t, float **out,
                    int *dim);
 
@@ -168,13 +169,15 @@ int stc_eval_embed(const stc_eval_call *call, const stc_eval_encode_opts *o, con
 int stc_eval_embed_columns(const stc_eval_call *call, const stc_eval_encode_opts *o, const stc_eval_texts *cols,
                            int k, float **emb, int *dim);
 
+/* This rank's contiguous slice of n rows cut in units of `unit` rows (the
+ * last unit may be short): rank r gets units [U r / P, U (r + 1) / P) of
+ * U = ceil(n / unit). */
+void stc_eval_rank_slice(const stc_comm *comm, size_t n, size_t unit, size_t *begin, size_t *count);
 /* All-gathers per-rank row slices in place: buf holds n rows of `width`
- * values, rank r having filled rows [n r / P, n (r + 1) / P); afterwards
- * every rank holds all n rows. */
-int stc_eval_allgather_rows_f32(const stc_comm *comm, float *buf, size_t n, size_t width);
-int stc_eval_allgather_rows_f64(const stc_comm *comm, double *buf, size_t n, size_t width);
-/* This rank's slice of n rows. */
-void stc_eval_rank_slice(const stc_comm *comm, size_t n, size_t *begin, size_t *count);
+ * values, each rank having filled its stc_eval_rank_slice(n, unit);
+ * afterwards every rank holds all n rows. */
+int stc_eval_allgather_rows_f32(const stc_comm *comm, float *buf, size_t n, size_t unit, size_t width);
+int stc_eval_allgather_rows_f64(const stc_comm *comm, double *buf, size_t n, size_t unit, size_t width);
 
 /* ---- CSV files (eval_csv.c) ---------------------------------------------------- */
 

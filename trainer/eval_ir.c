@@ -501,7 +501,9 @@ static int run(void *impl, const stc_eval_call *call, stc_metrics *out)
         return rc;
     int K = max_k_of(e), W = values_per_fn(e);
     size_t nq = b->queries.n, qb, nl;
-    stc_eval_rank_slice(call->comm, nq, &qb, &nl);
+    /* In whole batches, so a query's batch is the same on any number of
+     * ranks (stc_eval_embed). */
+    stc_eval_rank_slice(call->comm, nq, (size_t)call->batch_size, &qb, &nl);
 
     /* This rank's queries only: encoded alone (a world of one), as no other
      * rank needs them. */
@@ -531,7 +533,7 @@ static int run(void *impl, const stc_eval_call *call, stc_metrics *out)
             for (int f = 0; f < n_fns; f++)
                 query_values(e, qb + q, top + ((size_t)f * nl + q) * (size_t)K, n_top[(size_t)f * nl + q],
                              vals + (qb + q) * (size_t)(n_fns * W) + f * W);
-        rc = stc_eval_allgather_rows_f64(call->comm, vals, nq, (size_t)(n_fns * W));
+        rc = stc_eval_allgather_rows_f64(call->comm, vals, nq, (size_t)call->batch_size, (size_t)(n_fns * W));
     }
     if (!rc) {
         /* Sums in query order on every rank: the same bits on any number of
