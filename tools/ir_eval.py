@@ -3,6 +3,9 @@
 Transformers' InformationRetrievalEvaluator names them (cosine_accuracy@k,
 cosine_ndcg@10, cosine_mrr@10, ...), for a BEIR-layout set.
 
+The demo scores with `stc eval` now; this script stays as an independent
+check of it (tests/test_eval_cli.sh).
+
 usage: ir_eval.py QUERIES.jsonl CORPUS.jsonl QRELS.tsv Q_EMB.h5 C_EMB.h5 [--name NAME]
 Row i of an embeddings file belongs to record i of its JSONL file.
 Needs numpy and h5py (Debian: python3-numpy, python3-h5py).
