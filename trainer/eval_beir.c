@@ -12,8 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { READ_ROWS = 4096 };
-
 /* An id and the row it came from; ids compare as Python compares str
  * (code points, i.e. UTF-8 bytes), a prefix first. */
 typedef struct {
@@ -89,54 +87,11 @@ static void column_list(const stc_dataset *ds, char *buf, size_t cap)
         snprintf(buf + len, cap - len, "%s\"%s\"", len ? ", " : "", stc_dataset_label_column_name(ds));
 }
 
-/* Reads every row of ds: the texts of columns c[0..nc) into out[0..nc),
- * the label (if labels) into *labels. */
-static int read_all(const stc_dataset *ds, const int *c, int nc, stc_eval_texts *out, double **labels)
-{
-    size_t n = stc_dataset_num_rows(ds);
-    size_t *rows = malloc(sizeof *rows * READ_ROWS);
-    int rc = rows ? 0 : stc_errorf(STC_ERR_NOMEM, "out of memory (%s)", stc_dataset_path(ds));
-    if (!rc && labels && !(*labels = malloc(sizeof **labels * (n ? n : 1))))
-        rc = stc_errorf(STC_ERR_NOMEM, "out of memory (%s)", stc_dataset_path(ds));
-    stc_rows got;
-    stc_rows_init(&got);
-    for (size_t start = 0; start < n && !rc; start += READ_ROWS) {
-        size_t k = n - start < READ_ROWS ? n - start : READ_ROWS;
-        for (size_t i = 0; i < k; i++)
-            rows[i] = start + i;
-        if ((rc = stc_dataset_read_rows(ds, rows, k, &got)))
-            break;
-        for (size_t i = 0; i < k && !rc; i++) {
-            for (int j = 0; j < nc && !rc; j++) {
-                size_t len;
-                const char *s = stc_rows_text(&got, i, c[j], &len);
-                rc = stc_eval_texts_push(&out[j], s, len);
-            }
-            if (labels)
-                (*labels)[start + i] = got.labels[i];
-        }
-    }
-    for (int j = 0; j < nc && !rc; j++)
-        rc = stc_eval_texts_finish(&out[j]);
-    stc_rows_free(&got);
-    free(rows);
-    return rc;
-}
-
-static int open_memory_index(stc_dataset **ds, const char *path, const char *where, const char *key)
-{
-    /* The index stays in memory: evaluation files are read once per run,
-     * and a read-only data directory must not matter. */
-    stc_dataset_opts opts = {.skip_bad_rows = 0, .index_path = ""};
-    int rc = stc_dataset_open(ds, path, &opts);
-    return rc ? stc_error_prefix(rc, "%s: \"%s\"", where, key) : 0;
-}
-
 /* queries or corpus: "_id" and "text" of every record. */
 static int load_texts(const char *path, const char *where, const char *key, stc_eval_texts *ids, stc_eval_texts *texts)
 {
     stc_dataset *ds;
-    int rc = open_memory_index(&ds, path, where, key);
+    int rc = stc_eval_open_dataset(&ds, path, where, key);
     if (rc)
         return rc;
     int c[2] = {column_of(ds, "_id"), column_of(ds, "text")};
@@ -149,7 +104,7 @@ static int load_texts(const char *path, const char *where, const char *key, stc_
         stc_eval_texts out[2];
         stc_eval_texts_init(&out[0]);
         stc_eval_texts_init(&out[1]);
-        rc = read_all(ds, c, 2, out, NULL);
+        rc = stc_eval_read_columns(ds, c, 2, out, NULL);
         *ids = out[0];
         *texts = out[1];
     }
@@ -183,7 +138,7 @@ static int load_qrels(const char *path, const char *where, const id_key *qkeys, 
                       rel_pair **pairs, size_t *n_pairs)
 {
     stc_dataset *ds;
-    int rc = open_memory_index(&ds, path, where, "relevant_docs");
+    int rc = stc_eval_open_dataset(&ds, path, where, "relevant_docs");
     if (rc)
         return rc;
     const char *label = stc_dataset_label_column_name(ds);
@@ -201,7 +156,7 @@ static int load_qrels(const char *path, const char *where, const id_key *qkeys, 
     stc_eval_texts_init(&cols[1]);
     double *score = NULL;
     int c[2] = {0, 1};
-    rc = read_all(ds, c, 2, cols, &score);
+    rc = stc_eval_read_columns(ds, c, 2, cols, &score);
     size_t n = stc_dataset_num_rows(ds), k = 0;
     stc_dataset_close(ds);
     rel_pair *p = rc ? NULL : malloc(sizeof *p * (n ? n : 1));

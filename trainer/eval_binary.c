@@ -18,9 +18,8 @@
 
 typedef struct {
     stc_eval_rows rows;
-    int *labels; /* (n) 0 or 1 */
-    stc_sim_fn fns[STC_SIM_COUNT];
-    int n_fns;
+    int *labels;      /* (n) 0 or 1 */
+    stc_sim_set sims; /* similarity_fn_names */
 } binary_eval;
 
 static const char *const text_keys[] = {"sentences1", "sentences2"};
@@ -38,7 +37,7 @@ static int create(void **impl, const cJSON *spec, const char *where)
     binary_eval *e = calloc(1, sizeof *e);
     if (!e)
         return stc_errorf(STC_ERR_NOMEM, "out of memory");
-    int rc = stc_eval_get_sims(spec, "similarity_fn_names", where, e->fns, &e->n_fns);
+    int rc = stc_sim_set_parse(&e->sims, spec, where, "similarity_fn_names", NULL, 0);
     if (!rc)
         rc = stc_eval_rows_load(&e->rows, spec, where, 2, text_keys, "labels");
     if (!rc && !(e->labels = malloc(sizeof *e->labels * e->rows.n)))
@@ -117,9 +116,8 @@ static int run(void *impl, const stc_eval_call *call, stc_metrics *out)
 {
     binary_eval *e = impl;
     stc_sim_fn fns[STC_SIM_COUNT];
-    int n_fns = e->n_fns;
-    memcpy(fns, e->fns, sizeof fns);
-    int rc = n_fns ? 0 : stc_sim_of_model(call->model, &fns[n_fns++]);
+    int n_fns;
+    int rc = stc_sim_set_resolve(&e->sims, call->model, fns, &n_fns);
     if (rc)
         return rc;
     float *emb[2];
@@ -129,10 +127,7 @@ static int run(void *impl, const stc_eval_call *call, stc_metrics *out)
         return rc;
     double v[STC_SIM_COUNT][N_METRICS];
     stc_eval_strs header = {0}, row = {0};
-    rc = stc_eval_strs_push(&header, "epoch") || stc_eval_strs_push(&header, "steps") ||
-                 stc_eval_strs_push_epoch_steps(&row, call)
-             ? STC_ERR_NOMEM
-             : 0;
+    rc = stc_eval_csv_begin(&header, &row, call);
     for (int f = 0; f < n_fns && !rc; f++) {
         for (int j = 0; j < N_METRICS && !rc; j++)
             rc = stc_eval_strs_push(&header, "%s_%s", stc_sim_name(fns[f]), metric_names[csv_order[j]]);
@@ -153,18 +148,11 @@ static int run(void *impl, const stc_eval_call *call, stc_metrics *out)
     stc_eval_strs_free(&row);
     if (rc)
         return rc;
-    if (n_fns > 1) {
-        for (int m = 0; m < N_METRICS && !rc; m++) {
-            double best = v[0][m];
-            for (int f = 1; f < n_fns; f++)
-                best = v[f][m] > best ? v[f][m] : best;
-            snprintf(key, sizeof key, "max_%s", metric_names[m]);
-            rc = stc_metrics_add(out, key, best);
-        }
-        snprintf(out->primary, sizeof out->primary, "max_ap");
-    } else {
-        snprintf(out->primary, sizeof out->primary, "%s_ap", stc_sim_name(fns[0]));
+    for (int m = 0; m < N_METRICS && n_fns > 1 && !rc; m++) {
+        snprintf(key, sizeof key, "max_%s", metric_names[m]);
+        rc = stc_metrics_add(out, key, stc_eval_first_max(&v[0][m], n_fns, N_METRICS));
     }
+    stc_sim_set_primary(&e->sims, fns, n_fns, "%s_ap", "max_ap", out);
     return rc;
 }
 

@@ -62,10 +62,12 @@ int stc_eval_strs_push_f32(stc_eval_strs *l, float v)
 
 /* Python's defaults are the int -1; the trainer passes state.epoch, a
  * float ("1.0", "0.5"), and global_step, an int. */
-int stc_eval_strs_push_epoch_steps(stc_eval_strs *l, const stc_eval_call *call)
+int stc_eval_csv_begin(stc_eval_strs *header, stc_eval_strs *row, const stc_eval_call *call)
 {
-    int rc = call->epoch == -1.0 ? stc_eval_strs_push(l, "-1") : stc_eval_strs_push_f64(l, call->epoch);
-    return rc ? rc : stc_eval_strs_push(l, "%lld", (long long)call->steps);
+    int rc = stc_eval_strs_push(header, "epoch") || stc_eval_strs_push(header, "steps") ||
+             (call->epoch == -1.0 ? stc_eval_strs_push(row, "-1") : stc_eval_strs_push_f64(row, call->epoch)) ||
+             stc_eval_strs_push(row, "%lld", (long long)call->steps);
+    return rc ? STC_ERR_NOMEM : 0;
 }
 
 static int write_row(FILE *f, const stc_eval_strs *r, const char *eol)

@@ -25,16 +25,53 @@ static void wanted(char *buf, size_t cap, int n_text, const char *const *text_ke
         snprintf(buf + len, cap - len, ", %s", label_key);
 }
 
+int stc_eval_open_dataset(stc_dataset **ds, const char *path, const char *where, const char *key)
+{
+    stc_dataset_opts opts = {.skip_bad_rows = 0, .index_path = ""};
+    int rc = stc_dataset_open(ds, path, &opts);
+    return rc ? stc_error_prefix(rc, "%s: \"%s\"", where, key) : 0;
+}
+
+int stc_eval_read_columns(const stc_dataset *ds, const int *cols, int nc, stc_eval_texts *out, double **labels)
+{
+    size_t n = stc_dataset_num_rows(ds);
+    size_t *rows = malloc(sizeof *rows * READ_ROWS);
+    int rc = rows ? 0 : stc_errorf(STC_ERR_NOMEM, "out of memory (%s)", stc_dataset_path(ds));
+    if (!rc && labels && !(*labels = malloc(sizeof **labels * (n ? n : 1))))
+        rc = stc_errorf(STC_ERR_NOMEM, "out of memory (%s)", stc_dataset_path(ds));
+    stc_rows got;
+    stc_rows_init(&got);
+    for (size_t start = 0; start < n && !rc; start += READ_ROWS) {
+        size_t k = n - start < READ_ROWS ? n - start : READ_ROWS;
+        for (size_t i = 0; i < k; i++)
+            rows[i] = start + i;
+        if ((rc = stc_dataset_read_rows(ds, rows, k, &got)))
+            break;
+        for (size_t i = 0; i < k && !rc; i++) {
+            for (int j = 0; j < nc && !rc; j++) {
+                size_t len;
+                const char *s = stc_rows_text(&got, i, cols[j], &len);
+                rc = stc_eval_texts_push(&out[j], s, len);
+            }
+            if (labels)
+                (*labels)[start + i] = got.labels[i];
+        }
+    }
+    for (int j = 0; j < nc && !rc; j++)
+        rc = stc_eval_texts_finish(&out[j]);
+    stc_rows_free(&got);
+    free(rows);
+    return rc;
+}
+
+/* The rows of a dataset file whose columns are exactly the evaluator's. */
 static int load_dataset(stc_eval_rows *r, const char *path, const char *where, int n_text,
                         const char *const *text_keys, const char *label_key)
 {
-    /* The index stays in memory: evaluation files are read once per run,
-     * and a read-only data directory must not matter. */
-    stc_dataset_opts opts = {.skip_bad_rows = 0, .index_path = ""};
     stc_dataset *ds;
-    int rc = stc_dataset_open(&ds, path, &opts);
+    int rc = stc_eval_open_dataset(&ds, path, where, "dataset");
     if (rc)
-        return stc_error_prefix(rc, "%s: \"dataset\"", where);
+        return rc;
     char want[512];
     wanted(want, sizeof want, n_text, text_keys, label_key);
     int has_label = stc_dataset_label_kind(ds) != STC_LABEL_NONE;
@@ -54,33 +91,9 @@ static int load_dataset(stc_eval_rows *r, const char *path, const char *where, i
         stc_dataset_close(ds);
         return rc;
     }
-    size_t n = stc_dataset_num_rows(ds);
-    if (label_key && !(r->labels = malloc(sizeof *r->labels * (n ? n : 1))))
-        rc = stc_errorf(STC_ERR_NOMEM, "out of memory (%s)", path);
-    size_t *rows = malloc(sizeof *rows * READ_ROWS);
-    stc_rows got;
-    stc_rows_init(&got);
-    if (!rows && !rc)
-        rc = stc_errorf(STC_ERR_NOMEM, "out of memory (%s)", path);
-    for (size_t start = 0; start < n && !rc; start += READ_ROWS) {
-        size_t k = n - start < READ_ROWS ? n - start : READ_ROWS;
-        for (size_t i = 0; i < k; i++)
-            rows[i] = start + i;
-        if ((rc = stc_dataset_read_rows(ds, rows, k, &got)))
-            break;
-        for (size_t i = 0; i < k && !rc; i++) {
-            for (int c = 0; c < n_text && !rc; c++) {
-                size_t len;
-                const char *s = stc_rows_text(&got, i, c, &len);
-                rc = stc_eval_texts_push(&r->col[c], s, len);
-            }
-            if (label_key)
-                r->labels[start + i] = got.labels[i];
-        }
-    }
-    r->n = n;
-    free(rows);
-    stc_rows_free(&got);
+    int cols[STC_EVAL_MAX_COLUMNS] = {0, 1, 2};
+    rc = stc_eval_read_columns(ds, cols, n_text, r->col, label_key ? &r->labels : NULL);
+    r->n = stc_dataset_num_rows(ds);
     stc_dataset_close(ds);
     return rc;
 }

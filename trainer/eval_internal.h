@@ -81,12 +81,30 @@ typedef enum { STC_SIM_COSINE = 0, STC_SIM_DOT, STC_SIM_EUCLIDEAN, STC_SIM_MANHA
  * "manhattan". */
 int stc_sim_parse(const char *s, stc_sim_fn *out);
 const char *stc_sim_name(stc_sim_fn f);
-/* One name (key's value, a string) into *out; absent: *out untouched. */
-int stc_eval_get_sim(const cJSON *spec, const char *key, const char *where, int *out);
-/* A list of names into fns[STC_SIM_COUNT] (no repeats); absent: *n untouched. */
-int stc_eval_get_sims(const cJSON *spec, const char *key, const char *where, stc_sim_fn *fns, int *n);
-/* The model's similarity_fn_name as a stc_sim_fn. */
-int stc_sim_of_model(const stc_st_model *model, stc_sim_fn *out);
+/* The functions an evaluator scores with, as its Python class picks them:
+ * the list argument (similarity_fn_names, score_functions), else [the main
+ * function] where the class does that, else the model's
+ * similarity_fn_name, resolved per call. */
+typedef struct {
+    stc_sim_fn fn[STC_SIM_COUNT]; /* the list, no repeats */
+    int n;                        /* 0: the model's */
+    int main_fn;                  /* the main function (main_similarity, ...), -1: none */
+} stc_sim_set;
+
+/* Reads list_key (a list of names) and main_key (a name; NULL: the class
+ * has none); main_fills_list: an empty list becomes [main]. */
+int stc_sim_set_parse(stc_sim_set *s, const cJSON *spec, const char *where, const char *list_key,
+                      const char *main_key, int main_fills_list);
+/* The functions of one call into fns[STC_SIM_COUNT], *n >= 1. */
+int stc_sim_set_resolve(const stc_sim_set *s, const stc_st_model *model, stc_sim_fn *fns, int *n);
+/* The pair evaluators' primary metric: fmt ("spearman_%s") of the main
+ * function if there is one, else max_key with several functions, else fmt
+ * of the only one. */
+void stc_sim_set_primary(const stc_sim_set *s, const stc_sim_fn *fns, int n, const char *fmt, const char *max_key,
+                         stc_metrics *out);
+/* Python's max() of v[0], v[stride], ... (n values): the first of equals;
+ * NaN never replaces a value, as comparisons with NaN are false. */
+double stc_eval_first_max(const double *v, int n, int stride);
 
 /* Python's pairwise_{cos_sim,dot_score,euclidean_sim,manhattan_sim} of
  * a[i] and b[i] ([D] each), computed in double and returned as the float32
@@ -192,8 +210,9 @@ int stc_eval_strs_push(stc_eval_strs *l, const char *fmt, ...) __attribute__((fo
 /* Python's str() of a float / np.float32 value. */
 int stc_eval_strs_push_f64(stc_eval_strs *l, double v);
 int stc_eval_strs_push_f32(stc_eval_strs *l, float v);
-/* The row's first two fields: epoch and steps as Python prints them. */
-int stc_eval_strs_push_epoch_steps(stc_eval_strs *l, const stc_eval_call *call);
+/* Every CSV's first two columns: header "epoch", "steps"; row the call's
+ * epoch and steps as Python prints them. STC_ERR_NOMEM or 0. */
+int stc_eval_csv_begin(stc_eval_strs *header, stc_eval_strs *row, const stc_eval_call *call);
 
 /* Python's "{prefix}_{name}_results.csv" ("{prefix}_results.csv" without
  * a name) under call->csv_dir: writes the header first when the file does
@@ -202,6 +221,17 @@ int stc_eval_strs_push_epoch_steps(stc_eval_strs *l, const stc_eval_call *call);
  * call->csv_dir is NULL. */
 int stc_eval_csv_append(const stc_eval_call *call, const char *prefix, const stc_eval_strs *header,
                         const stc_eval_strs *row, int crlf);
+
+/* ---- evaluation files (eval_data.c) ------------------------------------------ */
+
+typedef struct stc_dataset stc_dataset;
+/* Opens a JSONL/CSV/TSV file with data/dataset.h, its row index kept in
+ * memory (evaluation files are read once; a read-only data directory must
+ * not matter); errors are prefixed with where and key. */
+int stc_eval_open_dataset(stc_dataset **ds, const char *path, const char *where, const char *key);
+/* Every row of ds: the texts of text columns cols[0..nc) into out[0..nc)
+ * (finished), and the scalar label into *labels (malloc'd) if labels. */
+int stc_eval_read_columns(const stc_dataset *ds, const int *cols, int nc, stc_eval_texts *out, double **labels);
 
 /* ---- the pair evaluators' rows (eval_data.c) --------------------------------- */
 

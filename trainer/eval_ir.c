@@ -42,9 +42,7 @@ static const char *const list_keys[N_LISTS] = {"accuracy_at_k", "precision_recal
 typedef struct {
     stc_eval_beir data;
     k_list ks[N_LISTS];
-    stc_sim_fn fns[STC_SIM_COUNT]; /* score_functions as given */
-    int n_fns;                     /* 0: the model's similarity_fn_name */
-    int main_fn;                   /* main_score_function, -1: none */
+    stc_sim_set sims;              /* score_functions (in the order given), main_score_function */
     int chunk;                     /* corpus_chunk_size */
     char *prompt[4];               /* query_prompt, query_prompt_name, corpus_prompt, corpus_prompt_name */
 } ir_eval;
@@ -107,7 +105,6 @@ static int create(void **impl, const cJSON *spec, const char *where)
     ir_eval *e = calloc(1, sizeof *e);
     if (!e)
         return stc_errorf(STC_ERR_NOMEM, "out of memory");
-    e->main_fn = -1;
     e->chunk = 50000;
     static const int k10[] = {10}, k1_10[] = {1, 3, 5, 10}, k100[] = {100};
     int rc = set_ks(&e->ks[L_ACC], k1_10, 4, spec, list_keys[L_ACC], where);
@@ -121,10 +118,8 @@ static int create(void **impl, const cJSON *spec, const char *where)
         rc = set_ks(&e->ks[L_MAP], k100, 1, spec, list_keys[L_MAP], where);
     if (!rc)
         rc = stc_eval_get_positive(spec, "corpus_chunk_size", where, &e->chunk);
-    if (!rc)
-        rc = stc_eval_get_sims(spec, "score_functions", where, e->fns, &e->n_fns);
-    if (!rc)
-        rc = stc_eval_get_sim(spec, "main_score_function", where, &e->main_fn);
+    if (!rc) /* Python's main_score_function picks the primary metric only */
+        rc = stc_sim_set_parse(&e->sims, spec, where, "score_functions", "main_score_function", 0);
     for (int i = 0; i < 4 && !rc; i++) {
         const char *s = NULL;
         rc = stc_json_get_string(spec, prompt_keys[i], where, &s) ? STC_ERR_USAGE : 0;
@@ -459,10 +454,7 @@ static int write_csv(const ir_eval *e, const stc_eval_call *call, const stc_sim_
     static const int csv_lists[] = {L_ACC, L_PR, L_MRR, L_NDCG, L_MAP};
     int W = values_per_fn(e);
     stc_eval_strs header = {0}, row = {0};
-    int rc = stc_eval_strs_push(&header, "epoch") || stc_eval_strs_push(&header, "steps") ||
-                     stc_eval_strs_push_epoch_steps(&row, call)
-                 ? STC_ERR_NOMEM
-                 : 0;
+    int rc = stc_eval_csv_begin(&header, &row, call);
     /* Python writes the functions in sorted name order (the enum's). */
     for (int s = 0; s < STC_SIM_COUNT && !rc; s++)
         for (int f = 0; f < n_fns && !rc; f++) {
@@ -494,9 +486,8 @@ static int run(void *impl, const stc_eval_call *call, stc_metrics *out)
     ir_eval *e = impl;
     const stc_eval_beir *b = &e->data;
     stc_sim_fn fns[STC_SIM_COUNT];
-    int n_fns = e->n_fns;
-    memcpy(fns, e->fns, sizeof fns);
-    int rc = n_fns ? 0 : stc_sim_of_model(call->model, &fns[n_fns++]);
+    int n_fns;
+    int rc = stc_sim_set_resolve(&e->sims, call->model, fns, &n_fns);
     if (rc)
         return rc;
     int K = max_k_of(e), W = values_per_fn(e);
@@ -554,9 +545,9 @@ static int run(void *impl, const stc_eval_call *call, stc_metrics *out)
         int kmax = nd->u[0];
         for (int i = 1; i < nd->nu; i++)
             kmax = nd->u[i] > kmax ? nd->u[i] : kmax;
-        int best = e->main_fn;
+        int best = e->sims.main_fn;
         double best_v = -INFINITY;
-        for (int s = 0; s < STC_SIM_COUNT && e->main_fn < 0; s++)
+        for (int s = 0; s < STC_SIM_COUNT && e->sims.main_fn < 0; s++)
             for (int f = 0; f < n_fns; f++)
                 if (fns[f] == (stc_sim_fn)s) {
                     double v = value_of(e, mean + f * W, L_NDCG, kmax, 0);

@@ -4,6 +4,7 @@
 #include "util/error.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 static const char *const names[STC_SIM_COUNT] = {"cosine", "dot", "euclidean", "manhattan"};
@@ -21,7 +22,8 @@ int stc_sim_parse(const char *s, stc_sim_fn *out)
 
 const char *stc_sim_name(stc_sim_fn f) { return names[f]; }
 
-int stc_eval_get_sim(const cJSON *spec, const char *key, const char *where, int *out)
+/* One name (key's value, a string) into *out; absent: *out untouched. */
+static int get_sim(const cJSON *spec, const char *key, const char *where, int *out)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(spec, key);
     if (!v || cJSON_IsNull(v))
@@ -36,7 +38,8 @@ int stc_eval_get_sim(const cJSON *spec, const char *key, const char *where, int 
     return 0;
 }
 
-int stc_eval_get_sims(const cJSON *spec, const char *key, const char *where, stc_sim_fn *fns, int *n)
+/* A list of names into fns (no repeats); absent: *n untouched. */
+static int get_sims(const cJSON *spec, const char *key, const char *where, stc_sim_fn *fns, int *n)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(spec, key);
     if (!v || cJSON_IsNull(v))
@@ -61,11 +64,46 @@ int stc_eval_get_sims(const cJSON *spec, const char *key, const char *where, stc
     return 0;
 }
 
-int stc_sim_of_model(const stc_st_model *model, stc_sim_fn *out)
+int stc_sim_set_parse(stc_sim_set *s, const cJSON *spec, const char *where, const char *list_key,
+                      const char *main_key, int main_fills_list)
 {
-    const char *s = model->similarity_fn_name ? model->similarity_fn_name : "cosine";
-    int rc = stc_sim_parse(s, out);
+    s->n = 0;
+    s->main_fn = -1;
+    int rc = get_sims(spec, list_key, where, s->fn, &s->n);
+    if (!rc && main_key)
+        rc = get_sim(spec, main_key, where, &s->main_fn);
+    if (!rc && main_fills_list && s->n == 0 && s->main_fn >= 0)
+        s->fn[s->n++] = (stc_sim_fn)s->main_fn;
+    return rc;
+}
+
+int stc_sim_set_resolve(const stc_sim_set *s, const stc_st_model *model, stc_sim_fn *fns, int *n)
+{
+    memcpy(fns, s->fn, sizeof s->fn);
+    *n = s->n;
+    if (s->n)
+        return 0;
+    *n = 1;
+    const char *name = model->similarity_fn_name ? model->similarity_fn_name : "cosine";
+    int rc = stc_sim_parse(name, &fns[0]);
     return rc ? stc_error_prefix(rc, "%s/config_sentence_transformers.json: similarity_fn_name", model->dir) : 0;
+}
+
+void stc_sim_set_primary(const stc_sim_set *s, const stc_sim_fn *fns, int n, const char *fmt, const char *max_key,
+                         stc_metrics *out)
+{
+    if (s->main_fn < 0 && n > 1)
+        snprintf(out->primary, sizeof out->primary, "%s", max_key);
+    else
+        snprintf(out->primary, sizeof out->primary, fmt, names[s->main_fn >= 0 ? s->main_fn : (int)fns[0]]);
+}
+
+double stc_eval_first_max(const double *v, int n, int stride)
+{
+    double m = v[0];
+    for (int i = 1; i < n; i++)
+        m = v[(size_t)i * stride] > m ? v[(size_t)i * stride] : m;
+    return m;
 }
 
 /* In double: the float32 embeddings' sums are then exact enough that the

@@ -17,9 +17,7 @@
 
 typedef struct {
     stc_eval_rows rows;
-    stc_sim_fn fns[STC_SIM_COUNT];
-    int n_fns;
-    int main_fn; /* -1: none */
+    stc_sim_set sims; /* similarity_fn_names, main_similarity */
 } similarity_eval;
 
 static const char *const text_keys[] = {"sentences1", "sentences2"};
@@ -31,7 +29,6 @@ static int create(void **impl, const cJSON *spec, const char *where)
     similarity_eval *e = calloc(1, sizeof *e);
     if (!e)
         return stc_errorf(STC_ERR_NOMEM, "out of memory");
-    e->main_fn = -1;
     const cJSON *prec = cJSON_GetObjectItemCaseSensitive(spec, "precision");
     int rc = 0;
     /* Python's precision quantises the embeddings (and normalises them);
@@ -39,11 +36,7 @@ static int create(void **impl, const cJSON *spec, const char *where)
     if (prec && !cJSON_IsNull(prec))
         rc = stc_errorf(STC_ERR_USAGE, "%s: \"precision\": stc evaluates float32 embeddings only (leave it null)", where);
     if (!rc)
-        rc = stc_eval_get_sims(spec, "similarity_fn_names", where, e->fns, &e->n_fns);
-    if (!rc)
-        rc = stc_eval_get_sim(spec, "main_similarity", where, &e->main_fn);
-    if (!rc && e->n_fns == 0 && e->main_fn >= 0)
-        e->fns[e->n_fns++] = (stc_sim_fn)e->main_fn;
+        rc = stc_sim_set_parse(&e->sims, spec, where, "similarity_fn_names", "main_similarity", 1);
     if (!rc)
         rc = stc_eval_rows_load(&e->rows, spec, where, 2, text_keys, "scores");
     if (rc) {
@@ -65,9 +58,8 @@ static int run(void *impl, const stc_eval_call *call, stc_metrics *out)
 {
     similarity_eval *e = impl;
     stc_sim_fn fns[STC_SIM_COUNT];
-    int n_fns = e->n_fns;
-    memcpy(fns, e->fns, sizeof fns);
-    int rc = n_fns ? 0 : stc_sim_of_model(call->model, &fns[n_fns++]);
+    int n_fns;
+    int rc = stc_sim_set_resolve(&e->sims, call->model, fns, &n_fns);
     if (rc)
         return rc;
     size_t n = e->rows.n;
@@ -99,10 +91,7 @@ static int run(void *impl, const stc_eval_call *call, stc_metrics *out)
         return rc;
 
     stc_eval_strs header = {0}, row = {0};
-    rc = stc_eval_strs_push(&header, "epoch") || stc_eval_strs_push(&header, "steps") ||
-                 stc_eval_strs_push_epoch_steps(&row, call)
-             ? STC_ERR_NOMEM
-             : 0;
+    rc = stc_eval_csv_begin(&header, &row, call);
     for (int f = 0; f < n_fns && !rc; f++)
         rc = stc_eval_strs_push(&header, "%s_pearson", stc_sim_name(fns[f])) ||
              stc_eval_strs_push(&header, "%s_spearman", stc_sim_name(fns[f])) ||
@@ -113,25 +102,10 @@ static int run(void *impl, const stc_eval_call *call, stc_metrics *out)
     if (rc)
         return rc;
 
-    /* Python's max() keeps the first of equal values; NaN never wins
-     * after the first (NaN comparisons are false), as here. */
-    if (n_fns > 1) {
-        double pm = pearson[0], sm = spearman[0];
-        for (int f = 1; f < n_fns; f++) {
-            if (pearson[f] > pm)
-                pm = pearson[f];
-            if (spearman[f] > sm)
-                sm = spearman[f];
-        }
-        if ((rc = stc_metrics_add(out, "pearson_max", pm)) || (rc = stc_metrics_add(out, "spearman_max", sm)))
-            return rc;
-    }
-    if (e->main_fn >= 0)
-        snprintf(out->primary, sizeof out->primary, "spearman_%s", stc_sim_name((stc_sim_fn)e->main_fn));
-    else if (n_fns > 1)
-        snprintf(out->primary, sizeof out->primary, "spearman_max");
-    else
-        snprintf(out->primary, sizeof out->primary, "spearman_%s", stc_sim_name(fns[0]));
+    if (n_fns > 1 && ((rc = stc_metrics_add(out, "pearson_max", stc_eval_first_max(pearson, n_fns, 1))) ||
+                      (rc = stc_metrics_add(out, "spearman_max", stc_eval_first_max(spearman, n_fns, 1)))))
+        return rc;
+    stc_sim_set_primary(&e->sims, fns, n_fns, "spearman_%s", "spearman_max", out);
     return 0;
 }
 

@@ -18,9 +18,7 @@
 
 typedef struct {
     stc_eval_rows rows;
-    stc_sim_fn fns[STC_SIM_COUNT];
-    int n_fns;
-    int main_fn;                  /* -1: none */
+    stc_sim_set sims;             /* similarity_fn_names, main_similarity_function */
     double margin[STC_SIM_COUNT]; /* per function (Python: a number for all, or {fn: margin}) */
 } triplet_eval;
 
@@ -57,12 +55,7 @@ static int create(void **impl, const cJSON *spec, const char *where)
     triplet_eval *e = calloc(1, sizeof *e);
     if (!e)
         return stc_errorf(STC_ERR_NOMEM, "out of memory");
-    e->main_fn = -1;
-    int rc = stc_eval_get_sims(spec, "similarity_fn_names", where, e->fns, &e->n_fns);
-    if (!rc)
-        rc = stc_eval_get_sim(spec, "main_similarity_function", where, &e->main_fn);
-    if (!rc && e->n_fns == 0 && e->main_fn >= 0)
-        e->fns[e->n_fns++] = (stc_sim_fn)e->main_fn;
+    int rc = stc_sim_set_parse(&e->sims, spec, where, "similarity_fn_names", "main_similarity_function", 1);
     if (!rc)
         rc = parse_margin(e, spec, where);
     if (!rc)
@@ -86,9 +79,8 @@ static int run(void *impl, const stc_eval_call *call, stc_metrics *out)
 {
     triplet_eval *e = impl;
     stc_sim_fn fns[STC_SIM_COUNT];
-    int n_fns = e->n_fns;
-    memcpy(fns, e->fns, sizeof fns);
-    int rc = n_fns ? 0 : stc_sim_of_model(call->model, &fns[n_fns++]);
+    int n_fns;
+    int rc = stc_sim_set_resolve(&e->sims, call->model, fns, &n_fns);
     if (rc)
         return rc;
     size_t n = e->rows.n;
@@ -126,10 +118,7 @@ static int run(void *impl, const stc_eval_call *call, stc_metrics *out)
         return rc;
 
     stc_eval_strs header = {0}, row = {0};
-    rc = stc_eval_strs_push(&header, "epoch") || stc_eval_strs_push(&header, "steps") ||
-                 stc_eval_strs_push_epoch_steps(&row, call)
-             ? STC_ERR_NOMEM
-             : 0;
+    rc = stc_eval_csv_begin(&header, &row, call);
     for (int f = 0; f < n_fns && !rc; f++)
         rc = stc_eval_strs_push(&header, "accuracy_%s", stc_sim_name(fns[f])) || stc_eval_strs_push_f64(&row, acc[f]);
     rc = rc ? STC_ERR_NOMEM : stc_eval_csv_append(call, "triplet_evaluation", &header, &row, 1);
@@ -138,19 +127,9 @@ static int run(void *impl, const stc_eval_call *call, stc_metrics *out)
     if (rc)
         return rc;
 
-    if (n_fns > 1) {
-        double best = acc[0];
-        for (int f = 1; f < n_fns; f++)
-            best = acc[f] > best ? acc[f] : best;
-        if ((rc = stc_metrics_add(out, "max_accuracy", best)))
-            return rc;
-    }
-    if (e->main_fn >= 0)
-        snprintf(out->primary, sizeof out->primary, "%s_accuracy", stc_sim_name((stc_sim_fn)e->main_fn));
-    else if (n_fns > 1)
-        snprintf(out->primary, sizeof out->primary, "max_accuracy");
-    else
-        snprintf(out->primary, sizeof out->primary, "%s_accuracy", stc_sim_name(fns[0]));
+    if (n_fns > 1 && (rc = stc_metrics_add(out, "max_accuracy", stc_eval_first_max(acc, n_fns, 1))))
+        return rc;
+    stc_sim_set_primary(&e->sims, fns, n_fns, "%s_accuracy", "max_accuracy", out);
     return 0;
 }
 
