@@ -85,19 +85,27 @@ static void compare_csv(const char *case_name, const char *file, const char *wan
     }
 }
 
-static void run_case(const cJSON *c, const stc_st_model *model, const stc_comm *comm, const cJSON *calls)
+static void run_case(const cJSON *c, const stc_comm *comm, const cJSON *calls)
 {
     const char *name = cJSON_GetObjectItemCaseSensitive(c, "name")->valuestring;
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(c, "spec");
     const cJSON *want = cJSON_GetObjectItemCaseSensitive(c, "metrics");
     int ti = type_index(spec);
+    const char *model_dir = cJSON_GetObjectItemCaseSensitive(c, "model")->valuestring;
+    stc_st_model model_storage, *model = &model_storage;
+    if (stc_st_model_load(model, model_dir)) {
+        CHECK_MSG(0, "%s: %s", name, stc_error_message());
+        return;
+    }
     char dir[512];
     snprintf(dir, sizeof dir, "%s/%s", tmp_root, name);
     stc_evaluator *ev = NULL;
     int rc = stc_evaluator_create(&ev, spec, "expected.json");
     CHECK_MSG(rc == 0, "%s: create: %s", name, stc_error_message());
-    if (rc)
+    if (rc) {
+        stc_st_model_free(model);
         return;
+    }
     stc_metrics m;
     stc_metrics_init(&m);
     for (const cJSON *call = calls->child; call && !rc; call = call->next) {
@@ -107,6 +115,7 @@ static void run_case(const cJSON *c, const stc_st_model *model, const stc_comm *
         CHECK_MSG(rc == 0, "%s: run: %s", name, stc_error_message());
     }
     stc_evaluator_free(ev);
+    stc_st_model_free(model);
     if (rc)
         return;
 
@@ -152,17 +161,10 @@ static void test_parity(void)
     CHECK(stc_json_load("fixtures/eval/expected.json", &exp) == 0);
     if (!exp)
         return;
-    stc_st_model model;
-    const char *dir = cJSON_GetObjectItemCaseSensitive(exp, "model")->valuestring;
-    int rc = stc_st_model_load(&model, dir);
-    CHECK_MSG(rc == 0, "%s", stc_error_message());
     stc_comm comm = {.rank = 0, .world = 1};
-    if (!rc) {
-        const cJSON *calls = cJSON_GetObjectItemCaseSensitive(exp, "calls");
-        for (const cJSON *c = cJSON_GetObjectItemCaseSensitive(exp, "cases")->child; c; c = c->next)
-            run_case(c, &model, &comm, calls);
-        stc_st_model_free(&model);
-    }
+    const cJSON *calls = cJSON_GetObjectItemCaseSensitive(exp, "calls");
+    for (const cJSON *c = cJSON_GetObjectItemCaseSensitive(exp, "cases")->child; c; c = c->next)
+        run_case(c, &comm, calls);
     printf("max |stc - Python| (metrics and CSV values):");
     for (int i = 0; i < 5; i++)
         printf(" %s %.3g%s", types[i], worst[i], i < 4 ? "," : "\n");

@@ -3,8 +3,9 @@
 
 Dev-only: needs /work/venv (torch, sentence-transformers 6.x); the C tests
 only read what this writes. It runs sentence-transformers' own evaluators
-on the tiny test model (tests/fixtures/encode/tiny-bert, prompts
-{"query": "query: ", "document": "passage: "}) and small synthetic data:
+on the tiny test models (tests/fixtures/encode/tiny-bert-dense, prompts
+{"query": "query: ", "document": "passage: "}, normalised outputs; and the
+Router model tests/fixtures/router/model) and small synthetic data:
 
   tests/fixtures/eval/
     queries.jsonl, corpus.jsonl, qrels.tsv   BEIR layout: 30 queries (3 without
@@ -16,7 +17,7 @@ on the tiny test model (tests/fixtures/encode/tiny-bert, prompts
     similarity.csv   40 pairs (sentence1, sentence2, score; tied gold scores)
     triplets.jsonl   30 triplets (anchor, positive, negative)
     binary.tsv       40 pairs (sentence1, sentence2, label; repeated pairs)
-    expected.json    {"meta": versions, "model": dir, "cases": [{"name", "spec":
+    expected.json    {"meta": versions, "cases": [{"name", "model" (relative to tests/), "spec":
         the evaluator config stc reads (paths relative to tests/), "metrics":
         Python's dict in its order, "primary": primary_metric, "csv": {file:
         text after two calls, (epoch -1, steps -1) then (epoch 0.5, steps 7)}}]}
@@ -37,6 +38,10 @@ import torch
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL = os.path.join(REPO, "tests", "fixtures", "encode", "tiny-bert-dense")
+# A Router model (query and document routes, tests/fixtures/router): the IR
+# and triplet evaluators encode queries and anchors through "query", the rest
+# through "document"; the pair evaluators' plain encode takes the default route.
+ROUTER = "fixtures/router/model"
 REL = "fixtures/eval"  # the specs' paths, relative to tests/ (where the tests run)
 CALLS = [(-1, -1), (0.5, 7)]
 
@@ -127,7 +132,7 @@ def write_files(out, corpus, queries, qrels, sim, trip, binary):
 
 
 def cases(sim, trip, binary):
-    """(name, spec) pairs; the spec is what stc reads."""
+    """(name, spec[, model relative to tests/]) tuples; the spec is what stc reads."""
     ir = {"queries": f"{REL}/queries.jsonl", "corpus": f"{REL}/corpus.jsonl", "relevant_docs": f"{REL}/qrels.tsv"}
     s1, s2, sc = [list(x) for x in zip(*sim)]
     a, p, n = [list(x) for x in zip(*trip)]
@@ -155,6 +160,11 @@ def cases(sim, trip, binary):
         ("binary_file", {"type": "BinaryClassificationEvaluator", "name": "bin", "dataset": f"{REL}/binary.tsv"}),
         ("binary_all_fns", {"type": "BinaryClassificationEvaluator", "sentences1": b1, "sentences2": b2,
                             "labels": bl, "similarity_fn_names": ["cosine", "dot", "manhattan", "euclidean"]}),
+        ("ir_router", {"type": "InformationRetrievalEvaluator", "name": "router", **ir, "corpus_chunk_size": 30},
+         ROUTER),
+        ("triplet_router", {"type": "TripletEvaluator", "name": "router", "dataset": f"{REL}/triplets.jsonl"},
+         ROUTER),
+        ("binary_router", {"type": "BinaryClassificationEvaluator", "dataset": f"{REL}/binary.tsv"}, ROUTER),
         ("sequential", [{"type": "TripletEvaluator", "name": "seq-tri", "dataset": f"{REL}/triplets.jsonl"},
                         {"type": "InformationRetrievalEvaluator", "name": "seq-ir", **ir, "map_at_k": [10]},
                         {"type": "BinaryClassificationEvaluator", "name": "seq-bin",
@@ -212,9 +222,13 @@ def main():
     data = make_data(rng, vocab_words())
     os.makedirs(args.out, exist_ok=True)
     write_files(args.out, *data)
-    model = SentenceTransformer(MODEL, device="cpu")
+    models = {}
     out_cases = []
-    for name, spec in cases(*data[3:]):
+    for name, spec, *model_dir in cases(*data[3:]):
+        model_rel = model_dir[0] if model_dir else "fixtures/encode/tiny-bert-dense"
+        if model_rel not in models:
+            models[model_rel] = SentenceTransformer(os.path.join(REPO, "tests", model_rel), device="cpu")
+        model = models[model_rel]
         evaluator = python_evaluator(spec, data)
         tmp = tempfile.mkdtemp()
         try:
@@ -226,12 +240,12 @@ def main():
                     csvs[f] = fh.read()
         finally:
             shutil.rmtree(tmp)
-        out_cases.append({"name": name, "spec": spec, "metrics": {k: float(v) for k, v in metrics.items()},
+        out_cases.append({"name": name, "model": model_rel, "spec": spec, "metrics": {k: float(v) for k, v in metrics.items()},
                           "primary": evaluator.primary_metric, "csv": csvs})
         print(name, evaluator.primary_metric, metrics[evaluator.primary_metric])
     meta = {"sentence_transformers": sentence_transformers.__version__, "torch": torch.__version__}
     with open(os.path.join(args.out, "expected.json"), "w", encoding="utf-8") as f:
-        json.dump({"meta": meta, "model": "fixtures/encode/tiny-bert-dense", "calls": CALLS, "cases": out_cases}, f,
+        json.dump({"meta": meta, "calls": CALLS, "cases": out_cases}, f,
                   indent=1, ensure_ascii=False)
         f.write("\n")
 
