@@ -279,11 +279,11 @@ static int values_per_fn(const ir_eval *e)
     return e->ks[L_ACC].nu + 2 * e->ks[L_PR].nu + e->ks[L_NDCG].nu + e->ks[L_MRR].nu + e->ks[L_MAP].nu;
 }
 
-/* Python's compute_metrics for one query's best-first hits. */
-static void query_values(const ir_eval *e, size_t q, const hit *top, int n_top, double *v)
+/* Python's compute_metrics for one query's best-first hits; rel[n_top]
+ * is scratch. */
+static void query_values(const ir_eval *e, size_t q, const hit *top, int n_top, int *rel, double *v)
 {
     const stc_eval_beir *b = &e->data;
-    int rel[n_top > 0 ? n_top : 1];
     for (int i = 0; i < n_top; i++)
         rel[i] = is_relevant(b, q, top[i].doc);
     double n_rel = (double)b->n_rel[q];
@@ -515,14 +515,15 @@ static int run(void *impl, const stc_eval_call *call, stc_metrics *out)
     int *n_top = calloc(nh, sizeof *n_top);
     double *vals = malloc(sizeof *vals * (nq ? nq : 1) * (size_t)(n_fns * W)); /* (nq, n_fns * W) */
     double *mean = calloc((size_t)(n_fns * W), sizeof *mean);
-    if (!top || !n_top || !vals || !mean)
+    int *rel = malloc(sizeof *rel * (size_t)K);
+    if (!top || !n_top || !vals || !mean || !rel)
         rc = stc_errorf(STC_ERR_NOMEM, "out of memory (retrieval of %zu queries)", nl);
     if (!rc)
         rc = retrieve(e, call, fns, n_fns, q_emb, nl, D, K, top, n_top);
     if (!rc) {
         for (size_t q = 0; q < nl; q++)
             for (int f = 0; f < n_fns; f++)
-                query_values(e, qb + q, top + ((size_t)f * nl + q) * (size_t)K, n_top[(size_t)f * nl + q],
+                query_values(e, qb + q, top + ((size_t)f * nl + q) * (size_t)K, n_top[(size_t)f * nl + q], rel,
                              vals + (qb + q) * (size_t)(n_fns * W) + f * W);
         rc = stc_eval_allgather_rows_f64(call->comm, vals, nq, (size_t)call->batch_size, (size_t)(n_fns * W));
     }
@@ -563,6 +564,7 @@ static int run(void *impl, const stc_eval_call *call, stc_metrics *out)
     free(n_top);
     free(vals);
     free(mean);
+    free(rel);
     return rc;
 }
 
