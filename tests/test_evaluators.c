@@ -210,7 +210,7 @@ static void test_errors(void)
                 STC_ERR_USAGE, "unknown key \"ndcg_at\"");
     expect_fail("{\"type\": \"InformationRetrievalEvaluator\", " IR_FILES ", \"relevant_docs\": "
                 "\"fixtures/eval/missing-qrels.tsv\"}",
-                STC_ERR_IO, "fixtures/eval/missing-qrels.tsv");
+                STC_ERR_USAGE, "\"relevant_docs\": fixtures/eval/missing-qrels.tsv: no such file");
     snprintf(spec, sizeof spec, "{\"type\": \"InformationRetrievalEvaluator\", " IR_FILES ", \"relevant_docs\": \"%s\"}",
              qrels);
     char want[700];

@@ -7,6 +7,7 @@
 #include "data/dataset.h"
 #include "trainer/eval_internal.h"
 #include "util/error.h"
+#include "util/fileio.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,9 @@ static void wanted(char *buf, size_t cap, int n_text, const char *const *text_ke
 
 int stc_eval_open_dataset(stc_dataset **ds, const char *path, const char *where, const char *key)
 {
+    /* A path in the config that names no file is a config error (exit 2). */
+    if (!stc_is_file(path))
+        return stc_errorf(STC_ERR_USAGE, "%s: \"%s\": %s: no such file", where, key, path);
     stc_dataset_opts opts = {.skip_bad_rows = 0, .index_path = ""};
     int rc = stc_dataset_open(ds, path, &opts);
     return rc ? stc_error_prefix(rc, "%s: \"%s\"", where, key) : 0;
