@@ -1,5 +1,6 @@
 /* The training loop (see train.h). */
 #include "trainer/train.h"
+#include "trainer/train_internal.h"
 #include "data/dataset.h"
 #include "kernels/dropout.h"
 #include "kernels/ops.h"
@@ -15,6 +16,7 @@
 #include "trainer/optimizer.h"
 #include "trainer/param_groups.h"
 #include "trainer/scheduler.h"
+#include "trainer/checkpoint.h"
 #include "util/error.h"
 #include "util/clock.h"
 #include "util/fileio.h"
@@ -28,88 +30,13 @@
 #include <time.h>
 #include <unistd.h>
 
-_Static_assert(STC_DP_MAX_SCALARS >= 1 + STC_LOSS_MAX_COMPONENTS, "the step averages the loss and its components");
+_Static_assert(STC_DP_MAX_SCALARS >= 2 + STC_LOSS_MAX_COMPONENTS,
+               "the step averages the loss, its components and the SIGTERM flag");
 
 /* Training stops after this many optimizer steps in a row with a
  * non-finite loss or gradient (RELIABILITY.md, "Numerical faults"). */
 enum { MAX_BAD_STEPS = 10 };
 
-/* The columns of a set that one route embeds (router_mapping), in column
- * order; a model without a Router has one group of every column. */
-typedef struct {
-    int route;
-    int n;                               /* columns */
-    int cols[STC_LOSS_MAX_COLUMNS];
-} route_group;
-
-/* One training dataset with its loss. */
-typedef struct {
-    char *name;           /* the config's key; "" for a single dataset */
-    char *path;
-    stc_dataset *ds;
-    stc_loss_spec loss;
-    int n_cols;           /* text columns */
-    const char **col_names;
-    int *col_route;       /* (n_cols) the model route of each column (router_mapping; 0 without a Router) */
-    route_group groups[STC_LOSS_MAX_COLUMNS]; /* the columns by route, routes in order */
-    int n_groups;
-    int use_ids;          /* read token ids (a prepared file, one route, no prompt), not texts */
-} train_set;
-
-typedef struct {
-    const stc_train_config *cfg;
-    const stc_training_args *a;
-    const stc_comm *comm;
-    stc_st_model model;
-    int model_loaded;
-    train_set *sets;
-    int n_sets;
-    int multi;            /* train_dataset is a {name: path} object */
-    int max_cols;
-    int n_routes;         /* the model's routes (1 without a Router) */
-    stc_collator *col;    /* (n_routes) each route's tokenizer and max_seq_length */
-    stc_st_train_acts *acts; /* (n_routes) activations of each route's forward */
-    float *demb_group;    /* (max_cols * B, dim) one route's slice of d(embeddings) */
-    const char **gtexts;  /* (max_cols * B) one route's texts */
-    size_t *glens;
-    float *grads;         /* like model.params.slab */
-    unsigned char *has_grad; /* (params.n) */
-    stc_param_groups pg;
-    stc_adamw opt;        /* over this rank's block of the slab (dp_step.h) */
-    stc_dp_step dp;       /* the optimizer step across ranks: this rank's block, buffers, timings */
-    stc_scheduler sched;
-    stc_rows rows;
-    float *demb;          /* (max_cols * B, dim) */
-    float *emb_all;       /* (max_cols * B, dim) GradCache's embeddings of the whole batch */
-    int chunk_texts;      /* GradCache chunk (mini_batch_size texts) */
-    int *cu_chunk;        /* (chunk_texts + 1) offsets of a chunk's view */
-    size_t *row_ids;      /* (B) this rank's rows of the current batch */
-    stc_sampler *sampler;
-    stc_sampler_inputs sin;
-    stc_epoch_plan plan;  /* this epoch's global batches */
-    stc_loss_ranks loss_ranks; /* the ranks' score exchange for CoSENT / AnglE (losses.h) */
-    /* Named loss components (losses that return a dict in Python): their
-     * sums since the last log line, logged as "loss_<name>". */
-    int64_t last_log_step;
-    int n_comp;
-    char comp_names[STC_LOSS_MAX_COMPONENTS][48];
-    double comp_step[STC_LOSS_MAX_COMPONENTS], comp_log[STC_LOSS_MAX_COMPONENTS];
-    /* Seconds this rank spent reading and collating rows since the last log
-     * line, and that interval's length: the data pipeline's share of the
-     * step time, logged as data_share. */
-    double data_s, log_dt;
-    FILE *log;            /* output_dir/log.jsonl (rank 0) */
-    int tty;
-    double t0;
-    /* STC_PROFILE set: each rank prints where its steps' time went
-     * (seconds so far in forward/backward and in zeroing the gradients;
-     * the optimizer step's phases are in dp). */
-    int profile;
-    double t_compute, t_zero;
-    /* STC_DEBUG_ROWS=PATH (the tests of rank-local negatives): each
-     * micro-batch's dataset rows are appended, a line each, to PATH.<rank>. */
-    const char *debug_rows;
-} trainer;
 
 /* Datasets and their losses from the config's train_dataset and loss. */
 static int load_sets(trainer *t)
@@ -564,6 +491,31 @@ static int micro_step(trainer *t, const train_set *s, const size_t *rows, int n,
     return 0;
 }
 
+/* Set by SIGTERM; read at each optimizer step (see the loop). */
+static volatile sig_atomic_t sigterm_seen;
+
+static void on_sigterm(int sig)
+{
+    (void)sig;
+    sigterm_seen = 1;
+}
+
+/* Whether save_strategy asks for a checkpoint after this step (Python's
+ * DefaultFlowCallback; "steps" saves at the last step too). */
+static int save_due(const trainer *t, int64_t step, int last_in_epoch)
+{
+    const stc_training_args *a = t->a;
+    if (!strcmp(a->save_strategy, "steps")) {
+        int64_t every = a->save_steps >= 1 ? (int64_t)a->save_steps : (int64_t)ceil(a->save_steps * (double)t->total);
+        return (every > 0 && step % every == 0) || step == t->total;
+    }
+    if (!strcmp(a->save_strategy, "epoch"))
+        return last_in_epoch;
+    if (!strcmp(a->save_strategy, "best"))
+        return t->has_best && t->best_step == step;
+    return 0;
+}
+
 static void log_line(trainer *t, int64_t step, double epoch, double loss, double grad_norm, double lr_factor,
                      double samples_s, double tokens_s, long skipped)
 {
@@ -594,7 +546,13 @@ static void log_line(trainer *t, int64_t step, double epoch, double loss, double
         fflush(t->log);
     }
     free(line);
-    cJSON_Delete(o);
+    /* Kept for trainer_state.json's log_history. */
+    if (!t->history)
+        t->history = cJSON_CreateArray();
+    if (t->history)
+        cJSON_AddItemToArray(t->history, o);
+    else
+        cJSON_Delete(o);
 }
 
 static void show_progress(trainer *t, int64_t step, int64_t total, double loss, double lr)
@@ -611,6 +569,8 @@ static void trainer_free(trainer *t)
 {
     if (t->log)
         fclose(t->log);
+    cJSON_Delete(t->history);
+    free(t->best_ckpt);
     for (int i = 0; t->sets && i < t->n_sets; i++) { /* sets is NULL after an early config error */
         free(t->sets[i].name);
         free(t->sets[i].path);
@@ -679,7 +639,8 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
                                     .ctx = (void *)comm};
     const stc_training_args *a = t.a;
     stc_rows_init(&t.rows);
-    int rc;
+    int rc, term_installed = 0;
+    struct sigaction sa_old;
     const cJSON *mj = cJSON_GetObjectItemCaseSensitive(cfg->resolved, "model");
     if (!cJSON_IsString(mj)) {
         rc = stc_errorf(STC_ERR_USAGE, "%s: \"model\" must be a model directory path", cfg->path);
@@ -828,6 +789,24 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
         (rc = stc_comm_broadcast(comm, t.model.params.slab, sizeof(float) * t.model.params.total, 0)))
         goto out;
 
+    t.total = total;
+    t.steps_per_epoch = steps_per_epoch;
+    /* A checkpoint to continue from (resume_from_checkpoint): weights,
+     * optimizer shard, position, log history (train_state.c). */
+    {
+        char *rdir = NULL;
+        if (comm->rank == 0 && (rc = stc_ckpt_clean_stale(a->output_dir)))
+            goto out;
+        if ((rc = stc_trainer_resume_dir(&t, &rdir)))
+            goto out;
+        if (rdir) {
+            rc = stc_trainer_resume(&t, rdir);
+            free(rdir);
+            if (rc)
+                goto out;
+        }
+    }
+
     if (comm->rank == 0) {
         if ((rc = stc_mkdir_p(a->output_dir)))
             goto out;
@@ -839,24 +818,49 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
             goto out;
         }
         free(lp);
+        /* A resumed run's log starts with the history it continues. */
+        const cJSON *h;
+        cJSON_ArrayForEach(h, t.history)
+        {
+            char *line = cJSON_PrintUnformatted(h);
+            if (line)
+                fprintf(t.log, "%s\n", line);
+            free(line);
+        }
+        fflush(t.log);
         t.tty = isatty(2);
         fprintf(stderr, "stc train: %lld steps (%lld per epoch), %d rank(s) x batch %d, %d parameter groups\n",
                 (long long)total, (long long)steps_per_epoch, comm->world, B, t.pg.n_groups);
+        if (t.pos.step > 0)
+            fprintf(stderr, "stc train: resuming at step %lld (epoch %d, batch %lld)\n", (long long)t.pos.step,
+                    t.pos.epoch, (long long)t.pos.next_batch);
     }
 
+    /* SIGTERM (preemption): every rank learns of it at the next step's
+     * reduction, checkpoints there and exits 0 (RELIABILITY.md). */
+    sigterm_seen = 0;
+    struct sigaction sa_term = {.sa_handler = on_sigterm};
+    sigemptyset(&sa_term.sa_mask);
+    sigaction(SIGTERM, &sa_term, &sa_old);
+    term_installed = 1;
     t.profile = getenv("STC_PROFILE") != NULL;
     t.debug_rows = getenv("STC_DEBUG_ROWS");
     t.t0 = stc_now_s();
-    int64_t step = 0, bad_in_row = 0, skipped = 0;
-    double loss_since_log = 0.0, step_loss = 0.0, last_norm = 0.0;
+    train_pos *pos = &t.pos;
+    double step_loss = 0.0, last_norm = 0.0;
     long samples_since_log = 0, tokens_since_log = 0;
     double log_t0 = stc_now_s();
-    int micro = 0;
-    for (int epoch = 0; step < total; epoch++) {
-        if (epoch > 0 && (rc = stc_sampler_plan_epoch(t.sampler, t.sin.sds, t.n_sets, epoch, &t.plan)))
+    int micro = 0, preempted = 0;
+    int64_t step0 = pos->step;
+    for (int epoch = pos->epoch; pos->step < total && !preempted; epoch++) {
+        if ((epoch > 0 || pos->epoch > 0) &&
+            (rc = stc_sampler_plan_epoch(t.sampler, t.sin.sds, t.n_sets, epoch, &t.plan)))
             goto out;
         size_t n_batches = stc_epoch_plan_num_batches(&t.plan);
-        for (size_t bi = 0; bi < n_batches && step < total; bi++) {
+        /* A resumed epoch continues where the checkpoint left it (Python's
+         * data skip), unless ignore_data_skip. */
+        size_t first = epoch == pos->epoch && !a->ignore_data_skip ? (size_t)pos->next_batch : 0;
+        for (size_t bi = first; bi < n_batches && pos->step < total && !preempted; bi++) {
             const int64_t *grow;
             size_t gn;
             int dsi;
@@ -868,7 +872,7 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
                 t.row_ids[i] = (size_t)grow[i];
             double loss;
             long tokens;
-            uint64_t pass = stc_dropout_site_seed((uint64_t)a->seed, comm->rank, (uint64_t)(step * GA + micro), 0);
+            uint64_t pass = stc_dropout_site_seed((uint64_t)a->seed, comm->rank, (uint64_t)(pos->step * GA + micro), 0);
             double tc = stc_now_s();
             if ((rc = micro_step(&t, s, t.row_ids, n, 1.0 / GA, pass, &loss, &tokens)))
                 goto out;
@@ -883,30 +887,34 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
             micro = 0;
             /* The optimizer step: average across ranks, clip, update
              * (dp_step.h). The loss components go with the loss, every
-             * slot on every rank, so the reduction has one size. */
-            double sc[1 + STC_LOSS_MAX_COMPONENTS];
+             * slot on every rank, so the reduction has one size; the last
+             * slot says whether any rank got SIGTERM. */
+            enum { N_SC = 2 + STC_LOSS_MAX_COMPONENTS };
+            double sc[N_SC];
             sc[0] = step_loss;
             for (int k = 0; k < STC_LOSS_MAX_COMPONENTS; k++)
                 sc[1 + k] = t.comp_step[k];
-            double factor = stc_scheduler_lambda(&t.sched, step), norm = 0.0;
+            sc[N_SC - 1] = sigterm_seen ? 1.0 : 0.0;
+            double factor = stc_scheduler_lambda(&t.sched, pos->step), norm = 0.0;
             int updated;
-            if ((rc = stc_dp_step_run(&t.dp, &t.opt, &t.model.params, t.grads, t.has_grad, sc,
-                                      1 + STC_LOSS_MAX_COMPONENTS, a->max_grad_norm, factor, &norm, &updated)))
+            if ((rc = stc_dp_step_run(&t.dp, &t.opt, &t.model.params, t.grads, t.has_grad, sc, N_SC,
+                                      a->max_grad_norm, factor, &norm, &updated)))
                 goto out;
+            preempted = sc[N_SC - 1] > 0.0;
             if (!updated) {
-                skipped++;
-                if (++bad_in_row >= MAX_BAD_STEPS) {
+                pos->skipped++;
+                if (++pos->bad_in_row >= MAX_BAD_STEPS) {
                     rc = stc_errorf(STC_ERR_NUMERIC, "training stopped: %d optimizer steps in a row (up to step %lld, "
                                     "epoch %d) had a non-finite loss or gradient; lower learning_rate or check the data",
-                                    MAX_BAD_STEPS, (long long)step + 1, epoch);
+                                    MAX_BAD_STEPS, (long long)pos->step + 1, epoch);
                     goto out;
                 }
                 if (comm->rank == 0)
-                    fprintf(stderr, "\nstc train: step %lld skipped: loss %g, grad_norm %g\n", (long long)step + 1,
+                    fprintf(stderr, "\nstc train: step %lld skipped: loss %g, grad_norm %g\n", (long long)pos->step + 1,
                             sc[0], norm);
             } else {
-                bad_in_row = 0;
-                loss_since_log += sc[0];
+                pos->bad_in_row = 0;
+                pos->loss_since_log += sc[0];
                 for (int k = 0; k < t.n_comp; k++)
                     t.comp_log[k] += sc[1 + k];
                 last_norm = norm;
@@ -914,14 +922,21 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
             double tz = stc_now_s();
             memset(t.grads, 0, sizeof(float) * t.model.params.total);
             t.t_zero += stc_now_s() - tz;
-            step++;
+            int64_t step = ++pos->step;
+            pos->epoch = last_in_epoch ? epoch + 1 : epoch;
+            pos->next_batch = last_in_epoch ? 0 : (int64_t)bi + 1;
             stc_comm_set_step(step);
             /* Fault injection for the tests of a lost rank: with
              * STC_FAULT_KILL_AFTER_STEPS=k the last rank kills itself
-             * (SIGKILL) after k optimizer steps. */
+             * (SIGKILL) after k optimizer steps ... */
             const char *fk = getenv("STC_FAULT_KILL_AFTER_STEPS");
             if (fk && comm->rank == comm->world - 1 && step == atol(fk))
                 raise(SIGKILL);
+            /* ... and with STC_FAULT_SIGTERM_AFTER_STEPS=k it gets SIGTERM
+             * (preemption), which every rank sees at the next step. */
+            const char *ft = getenv("STC_FAULT_SIGTERM_AFTER_STEPS");
+            if (ft && comm->rank == comm->world - 1 && step == atol(ft))
+                raise(SIGTERM);
             step_loss = 0.0;
             for (int k = 0; k < t.n_comp; k++)
                 t.comp_step[k] = 0.0;
@@ -940,9 +955,9 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
                     goto out;
                 int64_t nsteps = step - t.last_log_step;
                 t.log_dt = dt;
-                log_line(&t, step, epoch_f, loss_since_log / (double)nsteps, last_norm, factor,
-                         dt > 0 ? fl[0] / dt : 0.0, dt > 0 ? fl[1] / dt : 0.0, skipped);
-                loss_since_log = 0.0;
+                log_line(&t, step, epoch_f, pos->loss_since_log / (double)nsteps, last_norm, factor,
+                         dt > 0 ? fl[0] / dt : 0.0, dt > 0 ? fl[1] / dt : 0.0, pos->skipped);
+                pos->loss_since_log = 0.0;
                 t.last_log_step = step;
                 for (int k = 0; k < t.n_comp; k++)
                     t.comp_log[k] = 0.0;
@@ -950,21 +965,35 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
                 t.data_s = 0.0;
                 log_t0 = stc_now_s();
             }
+            /* Python's order within a step: log, evaluate, save. */
+            if (save_due(&t, step, last_in_epoch) || preempted) {
+                if ((rc = stc_trainer_save_checkpoint(&t)))
+                    goto out;
+            }
         }
     }
     if (t.tty && comm->rank == 0)
         fputc('\n', stderr);
-    if (t.profile && step > 0) {
-        double ms = 1000.0 / (double)step, all = stc_now_s() - t.t0;
+    if (t.profile && pos->step > step0) {
+        double ms = 1000.0 / (double)(pos->step - step0), all = stc_now_s() - t.t0;
         fprintf(stderr, "stc train: profile (rank %d, ms per step over %lld steps): total %.1f = forward+backward %.1f, "
-                "reduce %.1f, update %.1f, gather %.1f, zero %.1f, other %.1f\n", comm->rank, (long long)step, all * ms,
-                t.t_compute * ms, t.dp.t_reduce * ms, t.dp.t_update * ms, t.dp.t_gather * ms, t.t_zero * ms,
+                "reduce %.1f, update %.1f, gather %.1f, zero %.1f, other %.1f\n", comm->rank,
+                (long long)(pos->step - step0), all * ms, t.t_compute * ms, t.dp.t_reduce * ms, t.dp.t_update * ms,
+                t.dp.t_gather * ms, t.t_zero * ms,
                 (all - t.t_compute - t.dp.t_reduce - t.dp.t_update - t.dp.t_gather - t.t_zero) * ms);
+    }
+    if (preempted) {
+        if (comm->rank == 0)
+            fprintf(stderr, "stc train: SIGTERM: checkpoint-%lld written in %s; continue with "
+                    "--resume_from_checkpoint true\n", (long long)pos->step, a->output_dir);
+        goto out;
     }
     rc = save_final(&t);
     if (!rc && comm->rank == 0)
         fprintf(stderr, "stc train: done in %.1f s; model saved to %s\n", stc_now_s() - t.t0, a->output_dir);
 out:
+    if (term_installed)
+        sigaction(SIGTERM, &sa_old, NULL);
     trainer_free(&t);
     return rc;
 }
