@@ -165,5 +165,32 @@ ls "$tmp/som/checkpoint-2" | grep -q optimizer && fail "save_only_model wrote op
 rc=$?
 [ $rc -eq 2 ] && grep -q "saved with save_only_model" "$tmp/err" && ok || fail "save_only_model resume: rc $rc $(cat "$tmp/err")"
 
+# 11. Best-model tracking with an eval_dataset: the best eval_loss's
+# checkpoint survives rotation (save_total_limit 2), is named in
+# trainer_state.json, and load_best_model_at_end makes it the final model;
+# with save_total_limit 1 only it stays at the end. Whichever step wins is
+# read from the log, so the test does not depend on how the loss moves.
+head -12 "$tmp/train.jsonl" >"$tmp/dev.jsonl"
+for limit in 2 1; do
+  "$stc" train "$tmp/cfg.json" --output_dir "$tmp/best$limit" --eval_dataset "$tmp/dev.jsonl" --eval_strategy steps \
+    --eval_steps 3 --save_steps 3 --max_steps 12 --load_best_model_at_end true --save_total_limit $limit \
+    --per_device_eval_batch_size 5 2>"$tmp/err" || fail "best model run (limit $limit): $(cat "$tmp/err")"
+  $py - "$tmp/best$limit" $limit <<'PY' && ok || fail "best model (save_total_limit $limit)"
+import json, os, sys
+out, limit = sys.argv[1], int(sys.argv[2])
+evals = [r for r in map(json.loads, open(os.path.join(out, "log.jsonl"))) if "eval_loss" in r]
+assert [r["step"] for r in evals] == [3, 6, 9, 12], evals
+best = min(evals, key=lambda r: r["eval_loss"])["step"]   # strict: the first of equal values wins
+left = sorted(int(d.split("-")[1]) for d in os.listdir(out) if d.startswith("checkpoint-"))
+want = [best] if limit == 1 else sorted({best, 12})
+assert left == want, (left, want, best)
+ts = json.load(open(os.path.join(out, f"checkpoint-{left[-1]}", "trainer_state.json")))
+assert ts["best_global_step"] == best and ts["best_model_checkpoint"].endswith(f"checkpoint-{best}"), ts
+assert ts["best_metric"] == min(r["eval_loss"] for r in evals)
+final = open(os.path.join(out, "model.safetensors"), "rb").read()
+assert final == open(os.path.join(out, f"checkpoint-{best}", "model.safetensors"), "rb").read()
+PY
+done
+
 echo "test_checkpoint: $passes passed, $fails failed"
 [ "$fails" -eq 0 ]

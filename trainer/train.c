@@ -30,6 +30,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Room for an evaluation metric's name with its prefixes. */
+enum { STC_METRIC_KEY_MAX = 256 };
+
 _Static_assert(STC_DP_MAX_SCALARS >= 2 + STC_LOSS_MAX_COMPONENTS,
                "the step averages the loss, its components and the SIGTERM flag");
 
@@ -39,50 +42,43 @@ enum { MAX_BAD_STEPS = 10 };
 
 
 /* Datasets and their losses from the config's train_dataset and loss. */
-static int load_sets(trainer *t)
+/* The datasets of the config's `key` (train_dataset or eval_dataset) with
+ * their losses: one path, or a {name: path} object whose names the loss
+ * object maps (Python's DatasetDict). */
+static int load_set_list(trainer *t, const char *key, train_set **out, int *n_out, int *multi_out)
 {
     const cJSON *root = t->cfg->resolved;
     const char *path = t->cfg->path;
-    const cJSON *td = cJSON_GetObjectItemCaseSensitive(root, "train_dataset");
+    const cJSON *td = cJSON_GetObjectItemCaseSensitive(root, key);
     const cJSON *loss = cJSON_GetObjectItemCaseSensitive(root, "loss");
+    int n_sets, multi = 0;
     if (cJSON_IsString(td)) {
-        t->n_sets = 1;
+        n_sets = 1;
     } else if (cJSON_IsObject(td) && td->child) {
-        t->n_sets = cJSON_GetArraySize(td);
-        t->multi = 1;
+        n_sets = cJSON_GetArraySize(td);
+        multi = 1;
     } else {
-        return stc_errorf(STC_ERR_USAGE, "%s: \"train_dataset\" must be a path or a {name: path} object", path);
+        return stc_errorf(STC_ERR_USAGE, "%s: \"%s\" must be a path or a {name: path} object", path, key);
     }
+    *n_out = n_sets;
+    *multi_out = multi;
     /* loss: one loss object ({"type": ...}) for every dataset, or
      * {dataset: loss} with every dataset's key; absent: CoSENTLoss, the
      * Python trainer's default. */
     int per_set = cJSON_IsObject(loss) && !cJSON_GetObjectItemCaseSensitive(loss, "type");
     if (loss && !cJSON_IsNull(loss) && !cJSON_IsObject(loss))
         return stc_errorf(STC_ERR_USAGE, "%s: \"loss\" must be a loss object or a {dataset: loss} object", path);
-    if (per_set && !t->multi)
-        return stc_errorf(STC_ERR_USAGE, "%s: \"loss\" maps dataset names to losses but train_dataset is a single path", path);
-    /* A Router model needs router_mapping, default route or not: Python's
-     * trainer refuses it without one (trainer.py, get_data_collator). */
-    if (t->model.router && !(cJSON_IsObject(t->a->router_mapping) && t->a->router_mapping->child)) {
-        char routes[512] = "";
-        size_t n = 0;
-        for (int r = 0; r < stc_st_model_n_routes(&t->model) && n < sizeof routes; r++)
-            n += (size_t)snprintf(routes + n, sizeof routes - n, "%s\"%s\"", r ? ", " : "",
-                                  stc_st_model_route_name(&t->model, r));
-        return stc_errorf(STC_ERR_USAGE,
-                          "%s: the model has a Router, so \"router_mapping\" is required: map each column to a "
-                          "route (one of %s), e.g. {\"anchor\": \"query\", \"positive\": \"document\"}",
-                          path, routes);
-    }
-    t->sets = stc_calloc((size_t)t->n_sets, sizeof *t->sets, "datasets");
-    if (!t->sets)
+    if (per_set && !multi)
+        return stc_errorf(STC_ERR_USAGE, "%s: \"loss\" maps dataset names to losses but %s is a single path", path, key);
+    train_set *sets = *out = stc_calloc((size_t)n_sets, sizeof *sets, "datasets");
+    if (!sets)
         return STC_ERR_NOMEM;
-    for (int i = 0; i < t->n_sets; i++) {
-        train_set *s = &t->sets[i];
-        const cJSON *p = t->multi ? cJSON_GetArrayItem(td, i) : td;
+    for (int i = 0; i < n_sets; i++) {
+        train_set *s = &sets[i];
+        const cJSON *p = multi ? cJSON_GetArrayItem(td, i) : td;
         if (!cJSON_IsString(p))
-            return stc_errorf(STC_ERR_USAGE, "%s: train_dataset[\"%s\"] must be a path", path, p->string);
-        s->name = strdup(t->multi ? p->string : "");
+            return stc_errorf(STC_ERR_USAGE, "%s: %s[\"%s\"] must be a path", path, key, p->string);
+        s->name = strdup(multi ? p->string : "");
         s->path = strdup(p->valuestring);
         const cJSON *l = per_set ? cJSON_GetObjectItemCaseSensitive(loss, s->name) : loss;
         char where[256];
@@ -90,7 +86,7 @@ static int load_sets(trainer *t)
                  per_set ? "\"]" : "");
         int rc;
         if (per_set && !l)
-            return stc_errorf(STC_ERR_USAGE, "%s: \"loss\" has no entry for dataset \"%s\"", path, s->name);
+            return stc_errorf(STC_ERR_USAGE, "%s: \"loss\" has no entry for %s \"%s\"", path, key, s->name);
         if (l && !cJSON_IsNull(l)) {
             if ((rc = stc_loss_spec_from_json(l, where, &s->loss)))
                 return rc;
@@ -125,7 +121,7 @@ static int load_sets(trainer *t)
         if (!s->col_route)
             return STC_ERR_NOMEM;
         for (int c = 0; c < s->n_cols; c++) {
-            const char *task = stc_collator_task(t->a->router_mapping, t->multi ? s->name : NULL, s->col_names[c]);
+            const char *task = stc_collator_task(t->a->router_mapping, multi ? s->name : NULL, s->col_names[c]);
             if ((rc = stc_st_model_route_index(&t->model, task, &s->col_route[c])))
                 return stc_error_prefix(STC_ERR_USAGE, "%s: router_mapping: column \"%s\" of %s", path,
                                         s->col_names[c], s->path);
@@ -134,12 +130,40 @@ static int load_sets(trainer *t)
             return stc_errorf(STC_ERR_DATA, "%s: %d text columns; at most %d are supported", s->path, s->n_cols,
                               STC_LOSS_MAX_COLUMNS);
         if ((rc = stc_loss_check_dataset(&s->loss, s->n_cols, stc_dataset_label_dim(s->ds), t->model.dim)))
-            return stc_error_prefix(rc, "%s (train_dataset%s%s%s)", s->path, t->multi ? "[\"" : "",
-                                    t->multi ? s->name : "", t->multi ? "\"]" : "");
+            return stc_error_prefix(rc, "%s (%s%s%s%s)", s->path, key, multi ? "[\"" : "", multi ? s->name : "",
+                                    multi ? "\"]" : "");
         t->max_cols = s->n_cols > t->max_cols ? s->n_cols : t->max_cols;
     }
-    if (per_set && cJSON_GetArraySize(loss) != t->n_sets)
-        return stc_errorf(STC_ERR_USAGE, "%s: \"loss\" names a dataset that train_dataset does not have", path);
+    return 0;
+}
+
+static int load_sets(trainer *t)
+{
+    /* A Router model needs router_mapping, default route or not: Python's
+     * trainer refuses it without one (trainer.py, get_data_collator). */
+    if (t->model.router && !(cJSON_IsObject(t->a->router_mapping) && t->a->router_mapping->child)) {
+        char routes[512] = "";
+        size_t n = 0;
+        for (int r = 0; r < stc_st_model_n_routes(&t->model) && n < sizeof routes; r++)
+            n += (size_t)snprintf(routes + n, sizeof routes - n, "%s\"%s\"", r ? ", " : "",
+                                  stc_st_model_route_name(&t->model, r));
+        return stc_errorf(STC_ERR_USAGE,
+                          "%s: the model has a Router, so \"router_mapping\" is required: map each column to a "
+                          "route (one of %s), e.g. {\"anchor\": \"query\", \"positive\": \"document\"}",
+                          t->cfg->path, routes);
+    }
+    int rc = load_set_list(t, "train_dataset", &t->sets, &t->n_sets, &t->multi);
+    if (rc)
+        return rc;
+    const cJSON *loss = cJSON_GetObjectItemCaseSensitive(t->cfg->resolved, "loss");
+    if (cJSON_IsObject(loss) && !cJSON_GetObjectItemCaseSensitive(loss, "type") &&
+        cJSON_GetArraySize(loss) != t->n_sets)
+        return stc_errorf(STC_ERR_USAGE, "%s: \"loss\" names a dataset that train_dataset does not have",
+                          t->cfg->path);
+    /* eval_dataset: the eval loss's data, read in order (eval_loss below). */
+    if (cJSON_GetObjectItemCaseSensitive(t->cfg->resolved, "eval_dataset") &&
+        !cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(t->cfg->resolved, "eval_dataset")))
+        return load_set_list(t, "eval_dataset", &t->eval_sets, &t->n_eval_sets, &t->eval_multi);
     return 0;
 }
 
@@ -363,14 +387,14 @@ static int loss_allgather_f64(void *ctx, double *out, const double *in, size_t n
  * dropout masks) and backpropagated with its slice of d(embeddings). Memory
  * then grows with the batch only through the embedding matrices. */
 static int micro_step(trainer *t, const train_set *s, const size_t *rows, int n, double grad_scale, uint64_t pass_seed,
-                      double *loss, long *tokens)
+                      int train, double *loss, long *tokens)
 {
     int rc;
     *loss = 0.0;
     *tokens = 0;
     if (n == 0)
         return 0; /* a rank without rows in a short last batch still joins the all-reduce */
-    if (t->debug_rows) {
+    if (t->debug_rows && train) {
         char fn[4096];
         snprintf(fn, sizeof fn, "%s.%d", t->debug_rows, t->comm->rank);
         FILE *f = fopen(fn, "a");
@@ -420,7 +444,8 @@ static int micro_step(trainer *t, const train_set *s, const size_t *rows, int n,
         for (int a = 0, k = 0; a < m; a += chunk, k++) {
             int b = a + chunk < m ? a + chunk : m;
             stc_token_batch v = cached ? sub_batch(full, a, b, t->cu_chunk) : *full;
-            stc_st_train_forward(view, ops, acts, &v, group_dropout(pass_seed, gi, k));
+            /* Evaluation runs without dropout (Python's model.eval()). */
+            stc_st_train_forward(view, ops, acts, &v, train ? group_dropout(pass_seed, gi, k) : (stc_bert_dropout){0});
             group_copy(g, n, D, a, b, E, acts->emb, 0);
         }
         *tokens += full->T;
@@ -441,7 +466,8 @@ static int micro_step(trainer *t, const train_set *s, const size_t *rows, int n,
     }
     stc_loss_result res;
     stc_loss_spec spec = s->loss;
-    int gather = spec.gather_across_devices && t->comm->world > 1;
+    /* The eval loss is each rank's own batch's (see eval_loss). */
+    int gather = spec.gather_across_devices && t->comm->world > 1 && train;
     if (gather && (spec.type == STC_LOSS_COSENT || spec.type == STC_LOSS_ANGLE))
         spec.ranks = &t->loss_ranks; /* one loss over every rank's pairs (losses.h) */
     if (gather && stc_loss_is_inbatch(spec.type))
@@ -451,6 +477,8 @@ static int micro_step(trainer *t, const train_set *s, const size_t *rows, int n,
     if (rc)
         return stc_error_prefix(rc, "%s", s->path);
     *loss = res.value;
+    if (!train)
+        return 0;
     for (int i = 0; i < res.n_components; i++) {
         int k = 0;
         while (k < t->n_comp && strcmp(t->comp_names[k], res.components[i].name) != 0)
@@ -565,21 +593,27 @@ static void show_progress(trainer *t, int64_t step, int64_t total, double loss, 
             (long long)step, (long long)total, 100.0 * (double)step / (double)total, loss, lr, dt, eta);
 }
 
+static void free_sets(train_set *sets, int n)
+{
+    for (int i = 0; sets && i < n; i++) { /* sets is NULL after an early config error */
+        free(sets[i].name);
+        free(sets[i].path);
+        free(sets[i].col_names);
+        free(sets[i].col_route);
+        if (sets[i].ds)
+            stc_dataset_close(sets[i].ds);
+    }
+    free(sets);
+}
+
 static void trainer_free(trainer *t)
 {
     if (t->log)
         fclose(t->log);
     cJSON_Delete(t->history);
     free(t->best_ckpt);
-    for (int i = 0; t->sets && i < t->n_sets; i++) { /* sets is NULL after an early config error */
-        free(t->sets[i].name);
-        free(t->sets[i].path);
-        free(t->sets[i].col_names);
-        free(t->sets[i].col_route);
-        if (t->sets[i].ds)
-            stc_dataset_close(t->sets[i].ds);
-    }
-    free(t->sets);
+    free_sets(t->sets, t->n_sets);
+    free_sets(t->eval_sets, t->n_eval_sets);
     for (int r = 0; r < t->n_routes; r++) {
         if (t->col)
             stc_collator_free(&t->col[r]);
@@ -607,6 +641,162 @@ static void trainer_free(trainer *t)
     free(t->row_ids);
     if (t->model_loaded)
         stc_st_model_free(&t->model);
+}
+
+/* The evaluators' metrics, "eval_" prefixed, into o (filled in with the
+ * evaluators). */
+static int run_evaluators(trainer *t, int64_t step, double epoch_f, cJSON *o)
+{
+    (void)t;
+    (void)step;
+    (void)epoch_f;
+    (void)o;
+    return 0;
+}
+
+/* The eval loss of one eval_dataset (Python's evaluation_loop): batches of
+ * per_device_eval_batch_size rows in file order, no dropout, each batch's
+ * loss weighted by its rows. On P ranks each global batch of P x that many
+ * rows is cut into the ranks' contiguous slices, each rank scores its own
+ * slice (no gathering across ranks, unlike training), and the weighted mean
+ * runs over every rank's batches; one rank equals Python exactly. */
+static int eval_loss(trainer *t, const train_set *s, double *out)
+{
+    const stc_comm *c = t->comm;
+    size_t N = stc_dataset_num_rows(s->ds), G = (size_t)t->a->per_device_eval_batch_size * (size_t)c->world;
+    double sums[2] = {0.0, 0.0}; /* rows x loss, rows */
+    double data_s = t->data_s;   /* the step's data share leaves evaluation out */
+    for (size_t b0 = 0; b0 < N; b0 += G) {
+        size_t gn = N - b0 < G ? N - b0 : G, begin, count;
+        stc_comm_block(gn, c->world, c->rank, &begin, &count);
+        for (size_t i = 0; i < count; i++)
+            t->row_ids[i] = b0 + begin + i;
+        double loss = 0.0;
+        long tokens;
+        int rc = micro_step(t, s, t->row_ids, (int)count, 1.0, 0, 0, &loss, &tokens);
+        if (rc)
+            return rc;
+        if (count > 0) {
+            sums[0] += (double)count * loss;
+            sums[1] += (double)count;
+        }
+    }
+    t->data_s = data_s;
+    int rc = c->world > 1 ? stc_comm_allreduce_sum_f64(c, sums, 2) : 0;
+    *out = sums[1] > 0 ? sums[0] / sums[1] : NAN;
+    return rc;
+}
+
+/* Whether eval_strategy asks for an evaluation after this step. */
+static int eval_due(const trainer *t, int64_t step, int last_in_epoch)
+{
+    const stc_training_args *a = t->a;
+    if (!strcmp(a->eval_strategy, "steps")) {
+        int64_t every = a->eval_steps >= 1 ? (int64_t)a->eval_steps : (int64_t)ceil(a->eval_steps * (double)t->total);
+        return every > 0 && step % every == 0;
+    }
+    return !strcmp(a->eval_strategy, "epoch") && last_in_epoch;
+}
+
+/* metric_for_best_model against the best so far (Python's
+ * _determine_best_metric): "eval_" prefixed when missing, strictly better
+ * by greater_is_better, so a NaN never wins. Rank 0's value decides on
+ * every rank. */
+static int track_best(trainer *t, const cJSON *metrics, int64_t step)
+{
+    const char *m = t->a->metric_for_best_model;
+    if (!m)
+        return 0;
+    char key[STC_METRIC_KEY_MAX];
+    snprintf(key, sizeof key, "%s%s", strncmp(m, "eval_", 5) ? "eval_" : "", m);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(metrics, key);
+    if (!cJSON_IsNumber(v)) {
+        char have[1024] = "";
+        size_t n = 0;
+        const cJSON *e;
+        cJSON_ArrayForEach(e, metrics) if (n < sizeof have && strncmp(e->string, "eval_", 5) == 0) n +=
+            (size_t)snprintf(have + n, sizeof have - n, "%s%s", n ? ", " : "", e->string);
+        return stc_errorf(STC_ERR_USAGE, "%s: metric_for_best_model \"%s\": the evaluation has no \"%s\" (it has %s)",
+                          t->cfg->path, m, key, n ? have : "no metrics");
+    }
+    double x = v->valuedouble;
+    int rc = t->comm->world > 1 ? stc_comm_broadcast(t->comm, &x, sizeof x, 0) : 0;
+    if (rc)
+        return rc;
+    double best = t->has_best ? t->best_metric : (t->a->greater_is_better ? -INFINITY : INFINITY);
+    if (t->a->greater_is_better ? x > best : x < best) {
+        t->has_best = 1;
+        t->best_metric = x;
+        t->best_step = step;
+    }
+    return 0;
+}
+
+/* An evaluation after optimizer step `step` (or before the first, step 0):
+ * the eval losses, then the evaluators' metrics, logged as one line with
+ * Python's "eval_" names; then best-model tracking. */
+static int evaluate(trainer *t, int64_t step, double epoch_f)
+{
+    double t0 = stc_now_s();
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return stc_errorf(STC_ERR_NOMEM, "out of memory");
+    int rc = 0;
+    double rows = 0.0, batches = 0.0;
+    for (int i = 0; i < t->n_eval_sets && !rc; i++) {
+        double l;
+        if ((rc = eval_loss(t, &t->eval_sets[i], &l)))
+            break;
+        size_t N = stc_dataset_num_rows(t->eval_sets[i].ds);
+        size_t G = (size_t)t->a->per_device_eval_batch_size * (size_t)t->comm->world;
+        rows += (double)N;
+        batches += (double)((N + G - 1) / G);
+        char key[STC_METRIC_KEY_MAX];
+        /* A dict of eval datasets: one prefix per dataset (Python's
+         * eval_<name>_loss). */
+        snprintf(key, sizeof key, "eval_%s%sloss", t->eval_multi ? t->eval_sets[i].name : "",
+                 t->eval_multi ? "_" : "");
+        cJSON_AddNumberToObject(o, key, l);
+    }
+    if (!rc)
+        rc = run_evaluators(t, step, epoch_f, o);
+    if (!rc) {
+        /* Python's speed_metrics, rounded as it rounds them. */
+        double dt = stc_now_s() - t0;
+        cJSON_AddNumberToObject(o, "eval_runtime", round(dt * 1e4) / 1e4);
+        if (t->n_eval_sets && dt > 0) {
+            cJSON_AddNumberToObject(o, "eval_samples_per_second", round(rows / dt * 1e3) / 1e3);
+            cJSON_AddNumberToObject(o, "eval_steps_per_second", round(batches / dt * 1e3) / 1e3);
+        }
+        cJSON_AddNumberToObject(o, "epoch", epoch_f);
+        cJSON_AddNumberToObject(o, "step", (double)step);
+        /* eval_on_start's evaluation is not a candidate (Python). */
+        if (step > 0)
+            rc = track_best(t, o, step);
+    }
+    if (rc) {
+        cJSON_Delete(o);
+        return rc;
+    }
+    if (t->comm->rank != 0) {
+        cJSON_Delete(o);
+        return 0;
+    }
+    char *line = cJSON_PrintUnformatted(o);
+    if (line && t->log) {
+        fprintf(t->log, "%s\n", line);
+        fflush(t->log);
+    }
+    if (line)
+        fprintf(stderr, "%sstc train: eval at step %lld: %s\n", t->tty ? "\n" : "", (long long)step, line);
+    free(line);
+    if (!t->history)
+        t->history = cJSON_CreateArray();
+    if (t->history)
+        cJSON_AddItemToArray(t->history, o);
+    else
+        cJSON_Delete(o);
+    return 0;
 }
 
 /* Writes the final model and the resolved config (rank 0). */
@@ -720,15 +910,18 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
     }
 
     int B = a->per_device_train_batch_size;
-    int max_texts = B * t.max_cols;
+    /* Buffers hold the larger of a training and an evaluation batch. */
+    int B_alloc = t.n_eval_sets && a->per_device_eval_batch_size > B ? a->per_device_eval_batch_size : B;
+    int max_texts = B_alloc * t.max_cols;
     /* Activations for the largest forward: the whole batch, or only a
      * GradCache chunk when every dataset's loss is a cached one. */
     int all_cached = 1, chunk = 0;
-    for (int i = 0; i < t.n_sets; i++) {
-        if (!stc_loss_is_cached(t.sets[i].loss.type))
+    for (int i = 0; i < t.n_sets + t.n_eval_sets; i++) {
+        const train_set *st = i < t.n_sets ? &t.sets[i] : &t.eval_sets[i - t.n_sets];
+        if (!stc_loss_is_cached(st->loss.type))
             all_cached = 0;
-        else if (t.sets[i].loss.mini_batch_size > chunk)
-            chunk = t.sets[i].loss.mini_batch_size;
+        else if (st->loss.mini_batch_size > chunk)
+            chunk = st->loss.mini_batch_size;
     }
     t.chunk_texts = chunk > 0 ? (chunk < max_texts ? chunk : max_texts) : max_texts;
     int act_texts = all_cached ? t.chunk_texts : max_texts;
@@ -749,9 +942,10 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
             goto out;
     }
     /* What each set's micro-batches do the same way every step. */
-    for (int i = 0; i < t.n_sets; i++) {
-        route_groups(&t, &t.sets[i]);
-        if ((rc = set_uses_ids(&t, &t.sets[i], &t.sets[i].use_ids)))
+    for (int i = 0; i < t.n_sets + t.n_eval_sets; i++) {
+        train_set *st = i < t.n_sets ? &t.sets[i] : &t.eval_sets[i - t.n_sets];
+        route_groups(&t, st);
+        if ((rc = set_uses_ids(&t, st, &st->use_ids)))
             goto out;
     }
     t.demb_group = stc_malloc(sizeof(float) * (size_t)max_texts * t.model.dim, "embedding gradients");
@@ -766,7 +960,7 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
     t.demb = stc_malloc(sizeof(float) * (size_t)max_texts * t.model.dim, "embedding gradients");
     t.emb_all = stc_malloc(sizeof(float) * (size_t)max_texts * t.model.dim, "embeddings");
     t.cu_chunk = stc_malloc(sizeof(int) * (size_t)(t.chunk_texts + 1), "chunk offsets");
-    t.row_ids = stc_malloc(sizeof(size_t) * (size_t)B, "row ids");
+    t.row_ids = stc_malloc(sizeof(size_t) * (size_t)B_alloc, "row ids");
     if (!t.grads || !t.has_grad || !t.demb || !t.emb_all || !t.cu_chunk || !t.row_ids) {
         rc = STC_ERR_NOMEM;
         goto out;
@@ -852,6 +1046,8 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
     double log_t0 = stc_now_s();
     int micro = 0, preempted = 0;
     int64_t step0 = pos->step;
+    if (a->eval_on_start && pos->step == 0 && (rc = evaluate(&t, 0, 0.0)))
+        goto out;
     for (int epoch = pos->epoch; pos->step < total && !preempted; epoch++) {
         if ((epoch > 0 || pos->epoch > 0) &&
             (rc = stc_sampler_plan_epoch(t.sampler, t.sin.sds, t.n_sets, epoch, &t.plan)))
@@ -874,7 +1070,7 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
             long tokens;
             uint64_t pass = stc_dropout_site_seed((uint64_t)a->seed, comm->rank, (uint64_t)(pos->step * GA + micro), 0);
             double tc = stc_now_s();
-            if ((rc = micro_step(&t, s, t.row_ids, n, 1.0 / GA, pass, &loss, &tokens)))
+            if ((rc = micro_step(&t, s, t.row_ids, n, 1.0 / GA, pass, 1, &loss, &tokens)))
                 goto out;
             t.t_compute += stc_now_s() - tc;
             step_loss += loss / GA;
@@ -965,7 +1161,10 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
                 t.data_s = 0.0;
                 log_t0 = stc_now_s();
             }
-            /* Python's order within a step: log, evaluate, save. */
+            /* Python's order within a step: log, evaluate (and track the
+             * best metric), save. */
+            if (eval_due(&t, step, last_in_epoch) && (rc = evaluate(&t, step, epoch_f)))
+                goto out;
             if (save_due(&t, step, last_in_epoch) || preempted) {
                 if ((rc = stc_trainer_save_checkpoint(&t)))
                     goto out;
@@ -988,6 +1187,17 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
                     "--resume_from_checkpoint true\n", (long long)pos->step, a->output_dir);
         goto out;
     }
+    /* load_best_model_at_end: the final model is the best checkpoint's;
+     * with save_total_limit 1 only that checkpoint stays (Python). */
+    if (a->load_best_model_at_end && t.best_ckpt) {
+        if (comm->rank == 0)
+            fprintf(stderr, "stc train: loading the best model from %s (%s %g at step %lld)\n", t.best_ckpt,
+                    a->metric_for_best_model, t.best_metric, (long long)t.best_step);
+        if ((rc = stc_st_model_load_weights(&t.model, t.best_ckpt)))
+            goto out;
+    }
+    if (comm->rank == 0 && t.best_ckpt && a->save_total_limit == 1 && (rc = stc_ckpt_keep_only(a->output_dir, t.best_ckpt)))
+        goto out;
     rc = save_final(&t);
     if (!rc && comm->rank == 0)
         fprintf(stderr, "stc train: done in %.1f s; model saved to %s\n", stc_now_s() - t.t0, a->output_dir);

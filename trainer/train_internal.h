@@ -65,6 +65,9 @@ typedef struct {
     train_set *sets;
     int n_sets;
     int multi;            /* train_dataset is a {name: path} object */
+    train_set *eval_sets; /* eval_dataset's (the eval loss), or NULL */
+    int n_eval_sets;
+    int eval_multi;       /* eval_dataset is a {name: path} object */
     int max_cols;
     int n_routes;         /* the model's routes (1 without a Router) */
     stc_collator *col;    /* (n_routes) each route's tokenizer and max_seq_length */
