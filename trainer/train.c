@@ -630,6 +630,9 @@ static void trainer_free(trainer *t)
     stc_param_groups_free(&t->pg);
     stc_rows_free(&t->rows);
     stc_epoch_plan_free(&t->plan);
+    for (int i = 0; t->eval_plans && i < t->n_eval_sets; i++)
+        stc_epoch_plan_free(&t->eval_plans[i]);
+    free(t->eval_plans);
     stc_sampler_inputs_free(&t->sin);
     if (t->sampler)
         stc_sampler_free(t->sampler);
@@ -654,35 +657,39 @@ static int run_evaluators(trainer *t, int64_t step, double epoch_f, cJSON *o)
     return 0;
 }
 
-/* The eval loss of one eval_dataset (Python's evaluation_loop): batches of
- * per_device_eval_batch_size rows in file order, no dropout, each batch's
- * loss weighted by its rows. On P ranks each global batch of P x that many
- * rows is cut into the ranks' contiguous slices, each rank scores its own
- * slice (no gathering across ranks, unlike training), and the weighted mean
- * runs over every rank's batches; one rank equals Python exactly. */
-static int eval_loss(trainer *t, const train_set *s, double *out)
+/* The eval loss of eval dataset `set` (Python's evaluation_loop): its
+ * batches of per_device_eval_batch_size rows per rank (eval_plans), no
+ * dropout, each batch's loss weighted by its rows. Each rank scores its own
+ * slice of a batch (no gathering across ranks, unlike training) and the
+ * weighted mean runs over every rank's batches. */
+static int eval_loss(trainer *t, int set, double *out)
 {
     const stc_comm *c = t->comm;
-    size_t N = stc_dataset_num_rows(s->ds), G = (size_t)t->a->per_device_eval_batch_size * (size_t)c->world;
+    const train_set *s = &t->eval_sets[set];
+    const stc_epoch_plan *plan = &t->eval_plans[set];
     double sums[2] = {0.0, 0.0}; /* rows x loss, rows */
     double data_s = t->data_s;   /* the step's data share leaves evaluation out */
-    for (size_t b0 = 0; b0 < N; b0 += G) {
-        size_t gn = N - b0 < G ? N - b0 : G, begin, count;
-        stc_comm_block(gn, c->world, c->rank, &begin, &count);
-        for (size_t i = 0; i < count; i++)
-            t->row_ids[i] = b0 + begin + i;
+    int rc = 0;
+    for (size_t bi = 0; bi < stc_epoch_plan_num_batches(plan) && !rc; bi++) {
+        const int64_t *grow;
+        size_t gn;
+        int dsi;
+        if ((rc = stc_epoch_plan_rank_rows(plan, bi, c->rank, &grow, &gn, &dsi)))
+            break;
+        for (size_t i = 0; i < gn; i++)
+            t->row_ids[i] = (size_t)grow[i];
         double loss = 0.0;
         long tokens;
-        int rc = micro_step(t, s, t->row_ids, (int)count, 1.0, 0, 0, &loss, &tokens);
-        if (rc)
-            return rc;
-        if (count > 0) {
-            sums[0] += (double)count * loss;
-            sums[1] += (double)count;
+        if ((rc = micro_step(t, s, t->row_ids, (int)gn, 1.0, 0, 0, &loss, &tokens)))
+            break;
+        if (gn > 0) {
+            sums[0] += (double)gn * loss;
+            sums[1] += (double)gn;
         }
     }
     t->data_s = data_s;
-    int rc = c->world > 1 ? stc_comm_allreduce_sum_f64(c, sums, 2) : 0;
+    if (!rc && c->world > 1)
+        rc = stc_comm_allreduce_sum_f64(c, sums, 2);
     *out = sums[1] > 0 ? sums[0] / sums[1] : NAN;
     return rc;
 }
@@ -745,12 +752,10 @@ static int evaluate(trainer *t, int64_t step, double epoch_f)
     double rows = 0.0, batches = 0.0;
     for (int i = 0; i < t->n_eval_sets && !rc; i++) {
         double l;
-        if ((rc = eval_loss(t, &t->eval_sets[i], &l)))
+        if ((rc = eval_loss(t, i, &l)))
             break;
-        size_t N = stc_dataset_num_rows(t->eval_sets[i].ds);
-        size_t G = (size_t)t->a->per_device_eval_batch_size * (size_t)t->comm->world;
-        rows += (double)N;
-        batches += (double)((N + G - 1) / G);
+        rows += (double)stc_dataset_num_rows(t->eval_sets[i].ds);
+        batches += (double)stc_epoch_plan_num_batches(&t->eval_plans[i]);
         char key[STC_METRIC_KEY_MAX];
         /* A dict of eval datasets: one prefix per dataset (Python's
          * eval_<name>_loss). */
@@ -818,6 +823,37 @@ static int save_final(trainer *t)
     return rc;
 }
 
+/* One epoch-0 batch plan over sets (data/sampler.h): the sampler, the rows'
+ * inputs it needs (text hashes for no_duplicates, labels for
+ * group_by_label) and the plan. The caller frees all three. */
+static int plan_sets(const stc_sampler_config *sc, const train_set *sets, int n, stc_sampler **smp,
+                     stc_sampler_inputs *sin, stc_epoch_plan *plan)
+{
+    stc_epoch_plan_init(plan);
+    int rc = stc_sampler_create(smp, sc);
+    if (rc)
+        return rc;
+    stc_dataset **dss = stc_calloc((size_t)n, sizeof *dss, "datasets");
+    const char **names = stc_calloc((size_t)n, sizeof *names, "datasets");
+    if (!dss || !names) {
+        free(dss);
+        free(names);
+        return STC_ERR_NOMEM;
+    }
+    for (int i = 0; i < n; i++) {
+        dss[i] = sets[i].ds;
+        names[i] = sets[i].path;
+    }
+    const char *bs = sc->batch_sampler ? sc->batch_sampler : "";
+    rc = stc_sampler_inputs_build(sin, dss, names, n, !strncasecmp(bs, "no_duplicates", 13),
+                                  !strcasecmp(bs, "group_by_label"));
+    free(dss);
+    free(names);
+    if (!rc)
+        rc = stc_sampler_plan_epoch(*smp, sin->sds, n, 0, plan);
+    return rc;
+}
+
 int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
 {
     trainer t;
@@ -866,32 +902,32 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
         .drop_last = a->dataloader_drop_last || comm->world > 1,
         .seed = (uint64_t)(a->data_seed >= 0 ? a->data_seed : a->seed),
     };
-    if ((rc = stc_sampler_create(&t.sampler, &sc)))
+    if ((rc = plan_sets(&sc, t.sets, t.n_sets, &t.sampler, &t.sin, &t.plan)))
         goto out;
-    {
-        stc_dataset **dss = stc_calloc((size_t)t.n_sets, sizeof *dss, "datasets");
-        const char **names = stc_calloc((size_t)t.n_sets, sizeof *names, "datasets");
-        if (!dss || !names) {
-            free(dss);
-            free(names);
+    /* Evaluation batches come from the same kind of sampler, over each eval
+     * dataset alone, the same batches at every evaluation (Python builds
+     * its eval dataloader with the training batch sampler and never moves
+     * its epoch). */
+    if (t.n_eval_sets) {
+        t.eval_plans = stc_calloc((size_t)t.n_eval_sets, sizeof *t.eval_plans, "eval batch plans");
+        if (!t.eval_plans) {
             rc = STC_ERR_NOMEM;
             goto out;
         }
-        for (int i = 0; i < t.n_sets; i++) {
-            dss[i] = t.sets[i].ds;
-            names[i] = t.sets[i].path;
+        stc_sampler_config esc = sc;
+        esc.per_device_batch_size = a->per_device_eval_batch_size;
+        esc.drop_last = a->dataloader_drop_last;
+        for (int i = 0; i < t.n_eval_sets; i++) {
+            stc_sampler *es = NULL;
+            stc_sampler_inputs ein = {0};
+            rc = plan_sets(&esc, &t.eval_sets[i], 1, &es, &ein, &t.eval_plans[i]);
+            if (es)
+                stc_sampler_free(es);
+            stc_sampler_inputs_free(&ein);
+            if (rc)
+                goto out;
         }
-        int need_hashes = !strncasecmp(bs_name ? bs_name : "", "no_duplicates", 13);
-        int need_labels = !strcasecmp(bs_name ? bs_name : "", "group_by_label");
-        rc = stc_sampler_inputs_build(&t.sin, dss, names, t.n_sets, need_hashes, need_labels);
-        free(dss);
-        free(names);
-        if (rc)
-            goto out;
     }
-    stc_epoch_plan_init(&t.plan);
-    if ((rc = stc_sampler_plan_epoch(t.sampler, t.sin.sds, t.n_sets, 0, &t.plan)))
-        goto out;
     int64_t batches_per_epoch = (int64_t)stc_epoch_plan_num_batches(&t.plan);
     int GA = a->gradient_accumulation_steps;
     int64_t steps_per_epoch = batches_per_epoch / GA + (batches_per_epoch % GA > 0);

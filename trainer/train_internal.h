@@ -68,6 +68,7 @@ typedef struct {
     train_set *eval_sets; /* eval_dataset's (the eval loss), or NULL */
     int n_eval_sets;
     int eval_multi;       /* eval_dataset is a {name: path} object */
+    stc_epoch_plan *eval_plans; /* (n_eval_sets) each eval set's batches, the same at every evaluation */
     int max_cols;
     int n_routes;         /* the model's routes (1 without a Router) */
     stc_collator *col;    /* (n_routes) each route's tokenizer and max_seq_length */
