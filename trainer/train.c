@@ -1124,6 +1124,7 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
             enum { N_SC = 2 + STC_LOSS_MAX_COMPONENTS };
             double sc[N_SC];
             sc[0] = step_loss;
+            int local_bad = !isfinite(step_loss);
             for (int k = 0; k < STC_LOSS_MAX_COMPONENTS; k++)
                 sc[1 + k] = t.comp_step[k];
             sc[N_SC - 1] = sigterm_seen ? 1.0 : 0.0;
@@ -1135,6 +1136,16 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
             preempted = sc[N_SC - 1] > 0.0;
             if (!updated) {
                 pos->skipped++;
+                /* Each rank whose own loss was not finite names its rows
+                 * (of the step's last micro-batch). */
+                if (local_bad) {
+                    char rows[256];
+                    size_t m = 0;
+                    for (int i = 0; i < n && i < 16 && m < sizeof rows; i++)
+                        m += (size_t)snprintf(rows + m, sizeof rows - m, "%s%zu", i ? " " : "", t.row_ids[i]);
+                    fprintf(stderr, "\nstc train: rank %d: step %lld: non-finite loss on rows %s%s of %s\n", comm->rank,
+                            (long long)pos->step + 1, rows, n > 16 ? " ..." : "", s->path);
+                }
                 if (++pos->bad_in_row >= MAX_BAD_STEPS) {
                     rc = stc_errorf(STC_ERR_NUMERIC, "training stopped: %d optimizer steps in a row (up to step %lld, "
                                     "epoch %d) had a non-finite loss or gradient; lower learning_rate or check the data",
