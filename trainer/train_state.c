@@ -14,6 +14,7 @@
 #include "trainer/checkpoint.h"
 #include "trainer/train_internal.h"
 #include "model/st_save.h"
+#include "util/clock.h"
 #include "util/error.h"
 #include "util/fileio.h"
 #include "util/json.h"
@@ -164,6 +165,7 @@ int stc_trainer_save_checkpoint(trainer *t)
 {
     const stc_training_args *a = t->a;
     const stc_comm *comm = t->comm;
+    double t0 = stc_now_s();
     stc_ckpt_writer *w;
     int rc = stc_ckpt_begin(&w, comm, a->output_dir, t->pos.step);
     if (rc)
@@ -189,6 +191,8 @@ int stc_trainer_save_checkpoint(trainer *t)
     rc = stc_ckpt_commit(w, wrc == 0, NULL);
     if (!rc && comm->rank == 0)
         rc = stc_ckpt_rotate(a->output_dir, a->save_total_limit, t->best_ckpt);
+    if (!rc && comm->rank == 0)
+        fprintf(stderr, "%sstc train: %s written in %.2f s\n", t->tty ? "\n" : "", here, stc_now_s() - t0);
     free(here);
     return rc;
 }
