@@ -544,6 +544,27 @@ static int save_due(const trainer *t, int64_t step, int last_in_epoch)
     return 0;
 }
 
+/* Rank 0: one line of log.jsonl (NaN becomes null), echoed to stderr as
+ * "stc train: <echo>: <line>" when echo is set, and kept (o is taken) for
+ * trainer_state.json's log_history. */
+static void record_line(trainer *t, cJSON *o, const char *echo)
+{
+    char *line = cJSON_PrintUnformatted(o);
+    if (line && t->log) {
+        fprintf(t->log, "%s\n", line);
+        fflush(t->log);
+    }
+    if (line && echo)
+        fprintf(stderr, "%sstc train: %s: %s\n", t->tty ? "\n" : "", echo, line);
+    free(line);
+    if (!t->history)
+        t->history = cJSON_CreateArray();
+    if (t->history)
+        cJSON_AddItemToArray(t->history, o);
+    else
+        cJSON_Delete(o);
+}
+
 static void log_line(trainer *t, int64_t step, double epoch, double loss, double grad_norm, double lr_factor,
                      double samples_s, double tokens_s, long skipped)
 {
@@ -568,19 +589,7 @@ static void log_line(trainer *t, int64_t step, double epoch, double loss, double
     cJSON_AddNumberToObject(o, "tokens_per_second", round(tokens_s * 10) / 10);
     cJSON_AddNumberToObject(o, "skipped_steps", (double)skipped);
     cJSON_AddNumberToObject(o, "data_share", t->log_dt > 0 ? round(t->data_s / t->log_dt * 1e4) / 1e4 : 0.0);
-    char *line = cJSON_PrintUnformatted(o); /* NaN becomes null */
-    if (line && t->log) {
-        fprintf(t->log, "%s\n", line);
-        fflush(t->log);
-    }
-    free(line);
-    /* Kept for trainer_state.json's log_history. */
-    if (!t->history)
-        t->history = cJSON_CreateArray();
-    if (t->history)
-        cJSON_AddItemToArray(t->history, o);
-    else
-        cJSON_Delete(o);
+    record_line(t, o, NULL);
 }
 
 static void show_progress(trainer *t, int64_t step, int64_t total, double loss, double lr)
@@ -787,20 +796,9 @@ static int evaluate(trainer *t, int64_t step, double epoch_f)
         cJSON_Delete(o);
         return 0;
     }
-    char *line = cJSON_PrintUnformatted(o);
-    if (line && t->log) {
-        fprintf(t->log, "%s\n", line);
-        fflush(t->log);
-    }
-    if (line)
-        fprintf(stderr, "%sstc train: eval at step %lld: %s\n", t->tty ? "\n" : "", (long long)step, line);
-    free(line);
-    if (!t->history)
-        t->history = cJSON_CreateArray();
-    if (t->history)
-        cJSON_AddItemToArray(t->history, o);
-    else
-        cJSON_Delete(o);
+    char what[64];
+    snprintf(what, sizeof what, "eval at step %lld", (long long)step);
+    record_line(t, o, what);
     return 0;
 }
 
