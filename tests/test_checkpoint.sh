@@ -192,5 +192,21 @@ assert final == open(os.path.join(out, f"checkpoint-{best}", "model.safetensors"
 PY
 done
 
+# 12. A Router model (weights in one folder per routed module) resumes
+# exactly too.
+rmodel=$PWD/fixtures/router/model
+rcfg=$PWD/fixtures/router_train/mnrl/config.json
+rargs=(--model "$rmodel" --train_dataset "$PWD/fixtures/router_train/mnrl/train.jsonl" --save_strategy steps
+       --save_steps 5 --per_device_train_batch_size 4 --max_steps 12 --logging_steps 3)
+"$stc" train "$rcfg" "${rargs[@]}" --output_dir "$tmp/rref" 2>/dev/null || fail "Router reference run"
+STC_FAULT_KILL_AFTER_STEPS=7 "$stc" train "$rcfg" "${rargs[@]}" --output_dir "$tmp/rk" >/dev/null 2>&1
+"$stc" train "$rcfg" "${rargs[@]}" --output_dir "$tmp/rk" --resume_from_checkpoint true 2>"$tmp/err" \
+  || fail "Router resume: $(cat "$tmp/err")"
+n=0
+for f in $(cd "$tmp/rref" && find . -name model.safetensors -not -path "./checkpoint-*"); do
+  n=$((n+1)); cmp -s "$tmp/rref/$f" "$tmp/rk/$f" || fail "Router resume: $f differs"
+done
+[ $n -eq 3 ] && ok || fail "Router model: $n weight files"
+
 echo "test_checkpoint: $passes passed, $fails failed"
 [ "$fails" -eq 0 ]
