@@ -17,6 +17,7 @@
 #include "trainer/param_groups.h"
 #include "trainer/scheduler.h"
 #include "trainer/checkpoint.h"
+#include "trainer/loss_plot.h"
 #include "util/error.h"
 #include "util/clock.h"
 #include "util/fileio.h"
@@ -544,6 +545,17 @@ static int save_due(const trainer *t, int64_t step, int last_in_epoch)
     return 0;
 }
 
+/* Rank 0: output_dir/loss.png from the log history; a failed plot costs a
+ * warning, not the run. */
+static void write_plot(trainer *t)
+{
+    char *png = stc_path_join(t->a->output_dir, "loss.png");
+    if (png && stc_loss_plot_write(t->history, png) != 0)
+        fprintf(stderr, "stc train: warning: %s\n", stc_error_message());
+    free(png);
+    t->plot_t = stc_now_s();
+}
+
 /* Rank 0: one line of log.jsonl (NaN becomes null), echoed to stderr as
  * "stc train: <echo>: <line>" when echo is set, and kept (o is taken) for
  * trainer_state.json's log_history. */
@@ -563,6 +575,11 @@ static void record_line(trainer *t, cJSON *o, const char *echo)
         cJSON_AddItemToArray(t->history, o);
     else
         cJSON_Delete(o);
+    /* The loss curve beside the log: redrawn with each evaluation and at
+     * most every 30 s otherwise (drawing costs the length of the history),
+     * and at the end (save_final). */
+    if (echo || stc_now_s() - t->plot_t >= 30.0)
+        write_plot(t);
 }
 
 static void log_line(trainer *t, int64_t step, double epoch, double loss, double grad_norm, double lr_factor,
@@ -807,6 +824,7 @@ static int save_final(trainer *t)
 {
     if (t->comm->rank != 0)
         return 0;
+    write_plot(t);
     int rc = stc_st_model_save(&t->model, t->a->output_dir);
     if (rc)
         return rc;

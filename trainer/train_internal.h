@@ -119,6 +119,7 @@ typedef struct {
     int64_t total;        /* optimizer steps of the run */
     int64_t steps_per_epoch;
     cJSON *history;       /* rank 0: every log and eval line so far (trainer_state.json's log_history) */
+    double plot_t;        /* when loss.png was last drawn */
     /* Best-model tracking (metric_for_best_model, "eval_" prefixed). */
     int has_best;
     double best_metric;
