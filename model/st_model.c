@@ -578,6 +578,28 @@ static int load_plain(stc_st_model *m)
     return pipeline_dim(m->modules, m->n_modules, m->dir, m->bert.cfg.hidden_size, &m->dim);
 }
 
+/* Weights, module by module, from the file each one owns. */
+int stc_st_model_load_weights(stc_st_model *m, const char *dir)
+{
+    int rc = 0;
+    if (m->router) {
+        stc_st_router *r = m->router;
+        for (int e = 0; e < r->cfg.n_entries && !rc; e++) {
+            const stc_st_routed_module *s = &r->subs[e];
+            if (s->loaded && (s->mod.kind == STC_MODULE_TRANSFORMER || s->mod.kind == STC_MODULE_DENSE))
+                rc = load_weights_in(&m->params, s->module_idx, dir, s->mod.path);
+        }
+        for (int k = 1; k < r->n_top && !rc; k++)
+            if (r->top[k].kind == STC_MODULE_DENSE)
+                rc = load_weights_in(&m->params, k, dir, r->top[k].path);
+    } else {
+        for (int k = 0; k < m->n_modules && !rc; k++)
+            if (m->modules[k].kind == STC_MODULE_TRANSFORMER || m->modules[k].kind == STC_MODULE_DENSE)
+                rc = load_weights_in(&m->params, k, dir, m->modules[k].path);
+    }
+    return rc;
+}
+
 int stc_st_model_load(stc_st_model *m, const char *dir)
 {
     memset(m, 0, sizeof *m);
@@ -597,24 +619,9 @@ int stc_st_model_load(stc_st_model *m, const char *dir)
     if (rc || (rc = load_st_config(m)) || (rc = stc_params_alloc(&m->params)))
         goto err;
 
-    /* Weights, module by module, from the file each one owns. */
-    if (m->router) {
-        stc_st_router *r = m->router;
+    if (m->router)
         share_views(m);
-        for (int e = 0; e < r->cfg.n_entries && !rc; e++) {
-            const stc_st_routed_module *s = &r->subs[e];
-            if (s->loaded && (s->mod.kind == STC_MODULE_TRANSFORMER || s->mod.kind == STC_MODULE_DENSE))
-                rc = load_weights_in(&m->params, s->module_idx, m->dir, s->mod.path);
-        }
-        for (int k = 1; k < r->n_top && !rc; k++)
-            if (r->top[k].kind == STC_MODULE_DENSE)
-                rc = load_weights_in(&m->params, k, m->dir, r->top[k].path);
-    } else {
-        for (int k = 0; k < m->n_modules && !rc; k++)
-            if (m->modules[k].kind == STC_MODULE_TRANSFORMER || m->modules[k].kind == STC_MODULE_DENSE)
-                rc = load_weights_in(&m->params, k, m->dir, m->modules[k].path);
-    }
-    if (rc)
+    if ((rc = stc_st_model_load_weights(m, m->dir)))
         goto err;
     return 0;
 

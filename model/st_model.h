@@ -100,6 +100,11 @@ struct stc_st_router {
 /* Loads the model directory (config, tokenizer and weights). Errors name the
  * file and key or tensor at fault. */
 int stc_st_model_load(stc_st_model *m, const char *dir);
+
+/* Replaces the loaded model's weights with those saved in dir, a folder of
+ * the same layout (a checkpoint of it): every module's model.safetensors,
+ * each tensor's name and shape checked. */
+int stc_st_model_load_weights(stc_st_model *m, const char *dir);
 void stc_st_model_free(stc_st_model *m);
 
 /* The prompt text registered under name, or NULL. */

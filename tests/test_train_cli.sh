@@ -94,6 +94,8 @@ expect "skip_bad_rows counts and trains" 0 '1 bad rows skipped' env OMP_NUM_THRE
 # steps in a row stop training with exit code 5.
 expect "divergence stops" 5 "non-finite" env OMP_NUM_THREADS=1 "$stc" train "$tmp/cfg.json" --learning_rate 1e30 \
   --max_grad_norm 0 --num_train_epochs 20 --output_dir "$tmp/nan"
+grep -Eq "rank 0: step [0-9]+: non-finite loss on rows [0-9 ]+.* of .*train.jsonl" "$tmp/e" && ok \
+  || fail "a non-finite step does not name its rows: $(cat "$tmp/e")"
 
 # 5. Two MPI ranks (global batch 2 x 4 = the single-rank batch of 8).
 if mpirun --oversubscribe --allow-run-as-root -np 2 -x OMP_NUM_THREADS=1 "$stc" train "$tmp/cfg.json" \

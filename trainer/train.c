@@ -1,5 +1,6 @@
 /* The training loop (see train.h). */
 #include "trainer/train.h"
+#include "trainer/train_internal.h"
 #include "data/dataset.h"
 #include "kernels/dropout.h"
 #include "kernels/ops.h"
@@ -15,6 +16,8 @@
 #include "trainer/optimizer.h"
 #include "trainer/param_groups.h"
 #include "trainer/scheduler.h"
+#include "trainer/checkpoint.h"
+#include "trainer/loss_plot.h"
 #include "util/error.h"
 #include "util/clock.h"
 #include "util/fileio.h"
@@ -28,134 +31,55 @@
 #include <time.h>
 #include <unistd.h>
 
-_Static_assert(STC_DP_MAX_SCALARS >= 1 + STC_LOSS_MAX_COMPONENTS, "the step averages the loss and its components");
+/* Room for an evaluation metric's name with its prefixes. */
+enum { STC_METRIC_KEY_MAX = 256 };
+
+_Static_assert(STC_DP_MAX_SCALARS >= 2 + STC_LOSS_MAX_COMPONENTS,
+               "the step averages the loss, its components and the SIGTERM flag");
 
 /* Training stops after this many optimizer steps in a row with a
  * non-finite loss or gradient (RELIABILITY.md, "Numerical faults"). */
 enum { MAX_BAD_STEPS = 10 };
 
-/* The columns of a set that one route embeds (router_mapping), in column
- * order; a model without a Router has one group of every column. */
-typedef struct {
-    int route;
-    int n;                               /* columns */
-    int cols[STC_LOSS_MAX_COLUMNS];
-} route_group;
-
-/* One training dataset with its loss. */
-typedef struct {
-    char *name;           /* the config's key; "" for a single dataset */
-    char *path;
-    stc_dataset *ds;
-    stc_loss_spec loss;
-    int n_cols;           /* text columns */
-    const char **col_names;
-    int *col_route;       /* (n_cols) the model route of each column (router_mapping; 0 without a Router) */
-    route_group groups[STC_LOSS_MAX_COLUMNS]; /* the columns by route, routes in order */
-    int n_groups;
-    int use_ids;          /* read token ids (a prepared file, one route, no prompt), not texts */
-} train_set;
-
-typedef struct {
-    const stc_train_config *cfg;
-    const stc_training_args *a;
-    const stc_comm *comm;
-    stc_st_model model;
-    int model_loaded;
-    train_set *sets;
-    int n_sets;
-    int multi;            /* train_dataset is a {name: path} object */
-    int max_cols;
-    int n_routes;         /* the model's routes (1 without a Router) */
-    stc_collator *col;    /* (n_routes) each route's tokenizer and max_seq_length */
-    stc_st_train_acts *acts; /* (n_routes) activations of each route's forward */
-    float *demb_group;    /* (max_cols * B, dim) one route's slice of d(embeddings) */
-    const char **gtexts;  /* (max_cols * B) one route's texts */
-    size_t *glens;
-    float *grads;         /* like model.params.slab */
-    unsigned char *has_grad; /* (params.n) */
-    stc_param_groups pg;
-    stc_adamw opt;        /* over this rank's block of the slab (dp_step.h) */
-    stc_dp_step dp;       /* the optimizer step across ranks: this rank's block, buffers, timings */
-    stc_scheduler sched;
-    stc_rows rows;
-    float *demb;          /* (max_cols * B, dim) */
-    float *emb_all;       /* (max_cols * B, dim) GradCache's embeddings of the whole batch */
-    int chunk_texts;      /* GradCache chunk (mini_batch_size texts) */
-    int *cu_chunk;        /* (chunk_texts + 1) offsets of a chunk's view */
-    size_t *row_ids;      /* (B) this rank's rows of the current batch */
-    stc_sampler *sampler;
-    stc_sampler_inputs sin;
-    stc_epoch_plan plan;  /* this epoch's global batches */
-    stc_loss_ranks loss_ranks; /* the ranks' score exchange for CoSENT / AnglE (losses.h) */
-    /* Named loss components (losses that return a dict in Python): their
-     * sums since the last log line, logged as "loss_<name>". */
-    int64_t last_log_step;
-    int n_comp;
-    char comp_names[STC_LOSS_MAX_COMPONENTS][48];
-    double comp_step[STC_LOSS_MAX_COMPONENTS], comp_log[STC_LOSS_MAX_COMPONENTS];
-    /* Seconds this rank spent reading and collating rows since the last log
-     * line, and that interval's length: the data pipeline's share of the
-     * step time, logged as data_share. */
-    double data_s, log_dt;
-    FILE *log;            /* output_dir/log.jsonl (rank 0) */
-    int tty;
-    double t0;
-    /* STC_PROFILE set: each rank prints where its steps' time went
-     * (seconds so far in forward/backward and in zeroing the gradients;
-     * the optimizer step's phases are in dp). */
-    int profile;
-    double t_compute, t_zero;
-    /* STC_DEBUG_ROWS=PATH (the tests of rank-local negatives): each
-     * micro-batch's dataset rows are appended, a line each, to PATH.<rank>. */
-    const char *debug_rows;
-} trainer;
 
 /* Datasets and their losses from the config's train_dataset and loss. */
-static int load_sets(trainer *t)
+/* The datasets of the config's `key` (train_dataset or eval_dataset) with
+ * their losses: one path, or a {name: path} object whose names the loss
+ * object maps (Python's DatasetDict). */
+static int load_set_list(trainer *t, const char *key, train_set **out, int *n_out, int *multi_out)
 {
     const cJSON *root = t->cfg->resolved;
     const char *path = t->cfg->path;
-    const cJSON *td = cJSON_GetObjectItemCaseSensitive(root, "train_dataset");
+    const cJSON *td = cJSON_GetObjectItemCaseSensitive(root, key);
     const cJSON *loss = cJSON_GetObjectItemCaseSensitive(root, "loss");
+    int n_sets, multi = 0;
     if (cJSON_IsString(td)) {
-        t->n_sets = 1;
+        n_sets = 1;
     } else if (cJSON_IsObject(td) && td->child) {
-        t->n_sets = cJSON_GetArraySize(td);
-        t->multi = 1;
+        n_sets = cJSON_GetArraySize(td);
+        multi = 1;
     } else {
-        return stc_errorf(STC_ERR_USAGE, "%s: \"train_dataset\" must be a path or a {name: path} object", path);
+        return stc_errorf(STC_ERR_USAGE, "%s: \"%s\" must be a path or a {name: path} object", path, key);
     }
+    *n_out = n_sets;
+    *multi_out = multi;
     /* loss: one loss object ({"type": ...}) for every dataset, or
      * {dataset: loss} with every dataset's key; absent: CoSENTLoss, the
      * Python trainer's default. */
     int per_set = cJSON_IsObject(loss) && !cJSON_GetObjectItemCaseSensitive(loss, "type");
     if (loss && !cJSON_IsNull(loss) && !cJSON_IsObject(loss))
         return stc_errorf(STC_ERR_USAGE, "%s: \"loss\" must be a loss object or a {dataset: loss} object", path);
-    if (per_set && !t->multi)
-        return stc_errorf(STC_ERR_USAGE, "%s: \"loss\" maps dataset names to losses but train_dataset is a single path", path);
-    /* A Router model needs router_mapping, default route or not: Python's
-     * trainer refuses it without one (trainer.py, get_data_collator). */
-    if (t->model.router && !(cJSON_IsObject(t->a->router_mapping) && t->a->router_mapping->child)) {
-        char routes[512] = "";
-        size_t n = 0;
-        for (int r = 0; r < stc_st_model_n_routes(&t->model) && n < sizeof routes; r++)
-            n += (size_t)snprintf(routes + n, sizeof routes - n, "%s\"%s\"", r ? ", " : "",
-                                  stc_st_model_route_name(&t->model, r));
-        return stc_errorf(STC_ERR_USAGE,
-                          "%s: the model has a Router, so \"router_mapping\" is required: map each column to a "
-                          "route (one of %s), e.g. {\"anchor\": \"query\", \"positive\": \"document\"}",
-                          path, routes);
-    }
-    t->sets = stc_calloc((size_t)t->n_sets, sizeof *t->sets, "datasets");
-    if (!t->sets)
+    if (per_set && !multi)
+        return stc_errorf(STC_ERR_USAGE, "%s: \"loss\" maps dataset names to losses but %s is a single path", path, key);
+    train_set *sets = *out = stc_calloc((size_t)n_sets, sizeof *sets, "datasets");
+    if (!sets)
         return STC_ERR_NOMEM;
-    for (int i = 0; i < t->n_sets; i++) {
-        train_set *s = &t->sets[i];
-        const cJSON *p = t->multi ? cJSON_GetArrayItem(td, i) : td;
+    for (int i = 0; i < n_sets; i++) {
+        train_set *s = &sets[i];
+        const cJSON *p = multi ? cJSON_GetArrayItem(td, i) : td;
         if (!cJSON_IsString(p))
-            return stc_errorf(STC_ERR_USAGE, "%s: train_dataset[\"%s\"] must be a path", path, p->string);
-        s->name = strdup(t->multi ? p->string : "");
+            return stc_errorf(STC_ERR_USAGE, "%s: %s[\"%s\"] must be a path", path, key, p->string);
+        s->name = strdup(multi ? p->string : "");
         s->path = strdup(p->valuestring);
         const cJSON *l = per_set ? cJSON_GetObjectItemCaseSensitive(loss, s->name) : loss;
         char where[256];
@@ -163,7 +87,7 @@ static int load_sets(trainer *t)
                  per_set ? "\"]" : "");
         int rc;
         if (per_set && !l)
-            return stc_errorf(STC_ERR_USAGE, "%s: \"loss\" has no entry for dataset \"%s\"", path, s->name);
+            return stc_errorf(STC_ERR_USAGE, "%s: \"loss\" has no entry for %s \"%s\"", path, key, s->name);
         if (l && !cJSON_IsNull(l)) {
             if ((rc = stc_loss_spec_from_json(l, where, &s->loss)))
                 return rc;
@@ -198,7 +122,7 @@ static int load_sets(trainer *t)
         if (!s->col_route)
             return STC_ERR_NOMEM;
         for (int c = 0; c < s->n_cols; c++) {
-            const char *task = stc_collator_task(t->a->router_mapping, t->multi ? s->name : NULL, s->col_names[c]);
+            const char *task = stc_collator_task(t->a->router_mapping, multi ? s->name : NULL, s->col_names[c]);
             if ((rc = stc_st_model_route_index(&t->model, task, &s->col_route[c])))
                 return stc_error_prefix(STC_ERR_USAGE, "%s: router_mapping: column \"%s\" of %s", path,
                                         s->col_names[c], s->path);
@@ -207,12 +131,40 @@ static int load_sets(trainer *t)
             return stc_errorf(STC_ERR_DATA, "%s: %d text columns; at most %d are supported", s->path, s->n_cols,
                               STC_LOSS_MAX_COLUMNS);
         if ((rc = stc_loss_check_dataset(&s->loss, s->n_cols, stc_dataset_label_dim(s->ds), t->model.dim)))
-            return stc_error_prefix(rc, "%s (train_dataset%s%s%s)", s->path, t->multi ? "[\"" : "",
-                                    t->multi ? s->name : "", t->multi ? "\"]" : "");
+            return stc_error_prefix(rc, "%s (%s%s%s%s)", s->path, key, multi ? "[\"" : "", multi ? s->name : "",
+                                    multi ? "\"]" : "");
         t->max_cols = s->n_cols > t->max_cols ? s->n_cols : t->max_cols;
     }
-    if (per_set && cJSON_GetArraySize(loss) != t->n_sets)
-        return stc_errorf(STC_ERR_USAGE, "%s: \"loss\" names a dataset that train_dataset does not have", path);
+    return 0;
+}
+
+static int load_sets(trainer *t)
+{
+    /* A Router model needs router_mapping, default route or not: Python's
+     * trainer refuses it without one (trainer.py, get_data_collator). */
+    if (t->model.router && !(cJSON_IsObject(t->a->router_mapping) && t->a->router_mapping->child)) {
+        char routes[512] = "";
+        size_t n = 0;
+        for (int r = 0; r < stc_st_model_n_routes(&t->model) && n < sizeof routes; r++)
+            n += (size_t)snprintf(routes + n, sizeof routes - n, "%s\"%s\"", r ? ", " : "",
+                                  stc_st_model_route_name(&t->model, r));
+        return stc_errorf(STC_ERR_USAGE,
+                          "%s: the model has a Router, so \"router_mapping\" is required: map each column to a "
+                          "route (one of %s), e.g. {\"anchor\": \"query\", \"positive\": \"document\"}",
+                          t->cfg->path, routes);
+    }
+    int rc = load_set_list(t, "train_dataset", &t->sets, &t->n_sets, &t->multi);
+    if (rc)
+        return rc;
+    const cJSON *loss = cJSON_GetObjectItemCaseSensitive(t->cfg->resolved, "loss");
+    if (cJSON_IsObject(loss) && !cJSON_GetObjectItemCaseSensitive(loss, "type") &&
+        cJSON_GetArraySize(loss) != t->n_sets)
+        return stc_errorf(STC_ERR_USAGE, "%s: \"loss\" names a dataset that train_dataset does not have",
+                          t->cfg->path);
+    /* eval_dataset: the eval loss's data, read in order (eval_loss below). */
+    if (cJSON_GetObjectItemCaseSensitive(t->cfg->resolved, "eval_dataset") &&
+        !cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(t->cfg->resolved, "eval_dataset")))
+        return load_set_list(t, "eval_dataset", &t->eval_sets, &t->n_eval_sets, &t->eval_multi);
     return 0;
 }
 
@@ -436,14 +388,14 @@ static int loss_allgather_f64(void *ctx, double *out, const double *in, size_t n
  * dropout masks) and backpropagated with its slice of d(embeddings). Memory
  * then grows with the batch only through the embedding matrices. */
 static int micro_step(trainer *t, const train_set *s, const size_t *rows, int n, double grad_scale, uint64_t pass_seed,
-                      double *loss, long *tokens)
+                      int train, double *loss, long *tokens)
 {
     int rc;
     *loss = 0.0;
     *tokens = 0;
     if (n == 0)
         return 0; /* a rank without rows in a short last batch still joins the all-reduce */
-    if (t->debug_rows) {
+    if (t->debug_rows && train) {
         char fn[4096];
         snprintf(fn, sizeof fn, "%s.%d", t->debug_rows, t->comm->rank);
         FILE *f = fopen(fn, "a");
@@ -493,7 +445,8 @@ static int micro_step(trainer *t, const train_set *s, const size_t *rows, int n,
         for (int a = 0, k = 0; a < m; a += chunk, k++) {
             int b = a + chunk < m ? a + chunk : m;
             stc_token_batch v = cached ? sub_batch(full, a, b, t->cu_chunk) : *full;
-            stc_st_train_forward(view, ops, acts, &v, group_dropout(pass_seed, gi, k));
+            /* Evaluation runs without dropout (Python's model.eval()). */
+            stc_st_train_forward(view, ops, acts, &v, train ? group_dropout(pass_seed, gi, k) : (stc_bert_dropout){0});
             group_copy(g, n, D, a, b, E, acts->emb, 0);
         }
         *tokens += full->T;
@@ -514,7 +467,8 @@ static int micro_step(trainer *t, const train_set *s, const size_t *rows, int n,
     }
     stc_loss_result res;
     stc_loss_spec spec = s->loss;
-    int gather = spec.gather_across_devices && t->comm->world > 1;
+    /* The eval loss is each rank's own batch's (see eval_loss). */
+    int gather = spec.gather_across_devices && t->comm->world > 1 && train;
     if (gather && (spec.type == STC_LOSS_COSENT || spec.type == STC_LOSS_ANGLE))
         spec.ranks = &t->loss_ranks; /* one loss over every rank's pairs (losses.h) */
     if (gather && stc_loss_is_inbatch(spec.type))
@@ -524,6 +478,8 @@ static int micro_step(trainer *t, const train_set *s, const size_t *rows, int n,
     if (rc)
         return stc_error_prefix(rc, "%s", s->path);
     *loss = res.value;
+    if (!train)
+        return 0;
     for (int i = 0; i < res.n_components; i++) {
         int k = 0;
         while (k < t->n_comp && strcmp(t->comp_names[k], res.components[i].name) != 0)
@@ -564,6 +520,68 @@ static int micro_step(trainer *t, const train_set *s, const size_t *rows, int n,
     return 0;
 }
 
+/* Set by SIGTERM; read at each optimizer step (see the loop). */
+static volatile sig_atomic_t sigterm_seen;
+
+static void on_sigterm(int sig)
+{
+    (void)sig;
+    sigterm_seen = 1;
+}
+
+/* Whether save_strategy asks for a checkpoint after this step (Python's
+ * DefaultFlowCallback; "steps" saves at the last step too). */
+static int save_due(const trainer *t, int64_t step, int last_in_epoch)
+{
+    const stc_training_args *a = t->a;
+    if (!strcmp(a->save_strategy, "steps")) {
+        int64_t every = a->save_steps >= 1 ? (int64_t)a->save_steps : (int64_t)ceil(a->save_steps * (double)t->total);
+        return (every > 0 && step % every == 0) || step == t->total;
+    }
+    if (!strcmp(a->save_strategy, "epoch"))
+        return last_in_epoch;
+    if (!strcmp(a->save_strategy, "best"))
+        return t->has_best && t->best_step == step;
+    return 0;
+}
+
+/* Rank 0: output_dir/loss.png from the log history; a failed plot costs a
+ * warning, not the run. */
+static void write_plot(trainer *t)
+{
+    char *png = stc_path_join(t->a->output_dir, "loss.png");
+    if (png && stc_loss_plot_write(t->history, png) != 0)
+        fprintf(stderr, "stc train: warning: %s\n", stc_error_message());
+    free(png);
+    t->plot_t = stc_now_s();
+}
+
+/* Rank 0: one line of log.jsonl (NaN becomes null), echoed to stderr as
+ * "stc train: <echo>: <line>" when echo is set, and kept (o is taken) for
+ * trainer_state.json's log_history. */
+static void record_line(trainer *t, cJSON *o, const char *echo)
+{
+    char *line = cJSON_PrintUnformatted(o);
+    if (line && t->log) {
+        fprintf(t->log, "%s\n", line);
+        fflush(t->log);
+    }
+    if (line && echo)
+        fprintf(stderr, "%sstc train: %s: %s\n", t->tty ? "\n" : "", echo, line);
+    free(line);
+    if (!t->history)
+        t->history = cJSON_CreateArray();
+    if (t->history)
+        cJSON_AddItemToArray(t->history, o);
+    else
+        cJSON_Delete(o);
+    /* The loss curve beside the log: redrawn with each evaluation and at
+     * most every 30 s otherwise (drawing costs the length of the history),
+     * and at the end (save_final). */
+    if (echo || stc_now_s() - t->plot_t >= 30.0)
+        write_plot(t);
+}
+
 static void log_line(trainer *t, int64_t step, double epoch, double loss, double grad_norm, double lr_factor,
                      double samples_s, double tokens_s, long skipped)
 {
@@ -588,13 +606,7 @@ static void log_line(trainer *t, int64_t step, double epoch, double loss, double
     cJSON_AddNumberToObject(o, "tokens_per_second", round(tokens_s * 10) / 10);
     cJSON_AddNumberToObject(o, "skipped_steps", (double)skipped);
     cJSON_AddNumberToObject(o, "data_share", t->log_dt > 0 ? round(t->data_s / t->log_dt * 1e4) / 1e4 : 0.0);
-    char *line = cJSON_PrintUnformatted(o); /* NaN becomes null */
-    if (line && t->log) {
-        fprintf(t->log, "%s\n", line);
-        fflush(t->log);
-    }
-    free(line);
-    cJSON_Delete(o);
+    record_line(t, o, NULL);
 }
 
 static void show_progress(trainer *t, int64_t step, int64_t total, double loss, double lr)
@@ -607,19 +619,27 @@ static void show_progress(trainer *t, int64_t step, int64_t total, double loss, 
             (long long)step, (long long)total, 100.0 * (double)step / (double)total, loss, lr, dt, eta);
 }
 
+static void free_sets(train_set *sets, int n)
+{
+    for (int i = 0; sets && i < n; i++) { /* sets is NULL after an early config error */
+        free(sets[i].name);
+        free(sets[i].path);
+        free(sets[i].col_names);
+        free(sets[i].col_route);
+        if (sets[i].ds)
+            stc_dataset_close(sets[i].ds);
+    }
+    free(sets);
+}
+
 static void trainer_free(trainer *t)
 {
     if (t->log)
         fclose(t->log);
-    for (int i = 0; t->sets && i < t->n_sets; i++) { /* sets is NULL after an early config error */
-        free(t->sets[i].name);
-        free(t->sets[i].path);
-        free(t->sets[i].col_names);
-        free(t->sets[i].col_route);
-        if (t->sets[i].ds)
-            stc_dataset_close(t->sets[i].ds);
-    }
-    free(t->sets);
+    cJSON_Delete(t->history);
+    free(t->best_ckpt);
+    free_sets(t->sets, t->n_sets);
+    free_sets(t->eval_sets, t->n_eval_sets);
     for (int r = 0; r < t->n_routes; r++) {
         if (t->col)
             stc_collator_free(&t->col[r]);
@@ -636,6 +656,9 @@ static void trainer_free(trainer *t)
     stc_param_groups_free(&t->pg);
     stc_rows_free(&t->rows);
     stc_epoch_plan_free(&t->plan);
+    for (int i = 0; t->eval_plans && i < t->n_eval_sets; i++)
+        stc_epoch_plan_free(&t->eval_plans[i]);
+    free(t->eval_plans);
     stc_sampler_inputs_free(&t->sin);
     if (t->sampler)
         stc_sampler_free(t->sampler);
@@ -649,11 +672,159 @@ static void trainer_free(trainer *t)
         stc_st_model_free(&t->model);
 }
 
+/* The evaluators' metrics, "eval_" prefixed, into o (filled in with the
+ * evaluators). */
+static int run_evaluators(trainer *t, int64_t step, double epoch_f, cJSON *o)
+{
+    (void)t;
+    (void)step;
+    (void)epoch_f;
+    (void)o;
+    return 0;
+}
+
+/* The eval loss of eval dataset `set` (Python's evaluation_loop): its
+ * batches of per_device_eval_batch_size rows per rank (eval_plans), no
+ * dropout, each batch's loss weighted by its rows. Each rank scores its own
+ * slice of a batch (no gathering across ranks, unlike training) and the
+ * weighted mean runs over every rank's batches. */
+static int eval_loss(trainer *t, int set, double *out)
+{
+    const stc_comm *c = t->comm;
+    const train_set *s = &t->eval_sets[set];
+    const stc_epoch_plan *plan = &t->eval_plans[set];
+    double sums[2] = {0.0, 0.0}; /* rows x loss, rows */
+    double data_s = t->data_s;   /* the step's data share leaves evaluation out */
+    int rc = 0;
+    for (size_t bi = 0; bi < stc_epoch_plan_num_batches(plan) && !rc; bi++) {
+        const int64_t *grow;
+        size_t gn;
+        int dsi;
+        if ((rc = stc_epoch_plan_rank_rows(plan, bi, c->rank, &grow, &gn, &dsi)))
+            break;
+        for (size_t i = 0; i < gn; i++)
+            t->row_ids[i] = (size_t)grow[i];
+        double loss = 0.0;
+        long tokens;
+        if ((rc = micro_step(t, s, t->row_ids, (int)gn, 1.0, 0, 0, &loss, &tokens)))
+            break;
+        if (gn > 0) {
+            sums[0] += (double)gn * loss;
+            sums[1] += (double)gn;
+        }
+    }
+    t->data_s = data_s;
+    if (!rc && c->world > 1)
+        rc = stc_comm_allreduce_sum_f64(c, sums, 2);
+    *out = sums[1] > 0 ? sums[0] / sums[1] : NAN;
+    return rc;
+}
+
+/* Whether eval_strategy asks for an evaluation after this step. */
+static int eval_due(const trainer *t, int64_t step, int last_in_epoch)
+{
+    const stc_training_args *a = t->a;
+    if (!strcmp(a->eval_strategy, "steps")) {
+        int64_t every = a->eval_steps >= 1 ? (int64_t)a->eval_steps : (int64_t)ceil(a->eval_steps * (double)t->total);
+        return every > 0 && step % every == 0;
+    }
+    return !strcmp(a->eval_strategy, "epoch") && last_in_epoch;
+}
+
+/* metric_for_best_model against the best so far (Python's
+ * _determine_best_metric): "eval_" prefixed when missing, strictly better
+ * by greater_is_better, so a NaN never wins. Rank 0's value decides on
+ * every rank. */
+static int track_best(trainer *t, const cJSON *metrics, int64_t step)
+{
+    const char *m = t->a->metric_for_best_model;
+    if (!m)
+        return 0;
+    char key[STC_METRIC_KEY_MAX];
+    snprintf(key, sizeof key, "%s%s", strncmp(m, "eval_", 5) ? "eval_" : "", m);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(metrics, key);
+    if (!cJSON_IsNumber(v)) {
+        char have[1024] = "";
+        size_t n = 0;
+        const cJSON *e;
+        cJSON_ArrayForEach(e, metrics) if (n < sizeof have && strncmp(e->string, "eval_", 5) == 0) n +=
+            (size_t)snprintf(have + n, sizeof have - n, "%s%s", n ? ", " : "", e->string);
+        return stc_errorf(STC_ERR_USAGE, "%s: metric_for_best_model \"%s\": the evaluation has no \"%s\" (it has %s)",
+                          t->cfg->path, m, key, n ? have : "no metrics");
+    }
+    double x = v->valuedouble;
+    int rc = t->comm->world > 1 ? stc_comm_broadcast(t->comm, &x, sizeof x, 0) : 0;
+    if (rc)
+        return rc;
+    double best = t->has_best ? t->best_metric : (t->a->greater_is_better ? -INFINITY : INFINITY);
+    if (t->a->greater_is_better ? x > best : x < best) {
+        t->has_best = 1;
+        t->best_metric = x;
+        t->best_step = step;
+    }
+    return 0;
+}
+
+/* An evaluation after optimizer step `step` (or before the first, step 0):
+ * the eval losses, then the evaluators' metrics, logged as one line with
+ * Python's "eval_" names; then best-model tracking. */
+static int evaluate(trainer *t, int64_t step, double epoch_f)
+{
+    double t0 = stc_now_s();
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return stc_errorf(STC_ERR_NOMEM, "out of memory");
+    int rc = 0;
+    double rows = 0.0, batches = 0.0;
+    for (int i = 0; i < t->n_eval_sets && !rc; i++) {
+        double l;
+        if ((rc = eval_loss(t, i, &l)))
+            break;
+        rows += (double)stc_dataset_num_rows(t->eval_sets[i].ds);
+        batches += (double)stc_epoch_plan_num_batches(&t->eval_plans[i]);
+        char key[STC_METRIC_KEY_MAX];
+        /* A dict of eval datasets: one prefix per dataset (Python's
+         * eval_<name>_loss). */
+        snprintf(key, sizeof key, "eval_%s%sloss", t->eval_multi ? t->eval_sets[i].name : "",
+                 t->eval_multi ? "_" : "");
+        cJSON_AddNumberToObject(o, key, l);
+    }
+    if (!rc)
+        rc = run_evaluators(t, step, epoch_f, o);
+    if (!rc) {
+        /* Python's speed_metrics, rounded as it rounds them. */
+        double dt = stc_now_s() - t0;
+        cJSON_AddNumberToObject(o, "eval_runtime", round(dt * 1e4) / 1e4);
+        if (t->n_eval_sets && dt > 0) {
+            cJSON_AddNumberToObject(o, "eval_samples_per_second", round(rows / dt * 1e3) / 1e3);
+            cJSON_AddNumberToObject(o, "eval_steps_per_second", round(batches / dt * 1e3) / 1e3);
+        }
+        cJSON_AddNumberToObject(o, "epoch", epoch_f);
+        cJSON_AddNumberToObject(o, "step", (double)step);
+        /* eval_on_start's evaluation is not a candidate (Python). */
+        if (step > 0)
+            rc = track_best(t, o, step);
+    }
+    if (rc) {
+        cJSON_Delete(o);
+        return rc;
+    }
+    if (t->comm->rank != 0) {
+        cJSON_Delete(o);
+        return 0;
+    }
+    char what[64];
+    snprintf(what, sizeof what, "eval at step %lld", (long long)step);
+    record_line(t, o, what);
+    return 0;
+}
+
 /* Writes the final model and the resolved config (rank 0). */
 static int save_final(trainer *t)
 {
     if (t->comm->rank != 0)
         return 0;
+    write_plot(t);
     int rc = stc_st_model_save(&t->model, t->a->output_dir);
     if (rc)
         return rc;
@@ -668,6 +839,37 @@ static int save_final(trainer *t)
     return rc;
 }
 
+/* One epoch-0 batch plan over sets (data/sampler.h): the sampler, the rows'
+ * inputs it needs (text hashes for no_duplicates, labels for
+ * group_by_label) and the plan. The caller frees all three. */
+static int plan_sets(const stc_sampler_config *sc, const train_set *sets, int n, stc_sampler **smp,
+                     stc_sampler_inputs *sin, stc_epoch_plan *plan)
+{
+    stc_epoch_plan_init(plan);
+    int rc = stc_sampler_create(smp, sc);
+    if (rc)
+        return rc;
+    stc_dataset **dss = stc_calloc((size_t)n, sizeof *dss, "datasets");
+    const char **names = stc_calloc((size_t)n, sizeof *names, "datasets");
+    if (!dss || !names) {
+        free(dss);
+        free(names);
+        return STC_ERR_NOMEM;
+    }
+    for (int i = 0; i < n; i++) {
+        dss[i] = sets[i].ds;
+        names[i] = sets[i].path;
+    }
+    const char *bs = sc->batch_sampler ? sc->batch_sampler : "";
+    rc = stc_sampler_inputs_build(sin, dss, names, n, !strncasecmp(bs, "no_duplicates", 13),
+                                  !strcasecmp(bs, "group_by_label"));
+    free(dss);
+    free(names);
+    if (!rc)
+        rc = stc_sampler_plan_epoch(*smp, sin->sds, n, 0, plan);
+    return rc;
+}
+
 int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
 {
     trainer t;
@@ -679,7 +881,8 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
                                     .ctx = (void *)comm};
     const stc_training_args *a = t.a;
     stc_rows_init(&t.rows);
-    int rc;
+    int rc, term_installed = 0;
+    struct sigaction sa_old;
     const cJSON *mj = cJSON_GetObjectItemCaseSensitive(cfg->resolved, "model");
     if (!cJSON_IsString(mj)) {
         rc = stc_errorf(STC_ERR_USAGE, "%s: \"model\" must be a model directory path", cfg->path);
@@ -715,32 +918,32 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
         .drop_last = a->dataloader_drop_last || comm->world > 1,
         .seed = (uint64_t)(a->data_seed >= 0 ? a->data_seed : a->seed),
     };
-    if ((rc = stc_sampler_create(&t.sampler, &sc)))
+    if ((rc = plan_sets(&sc, t.sets, t.n_sets, &t.sampler, &t.sin, &t.plan)))
         goto out;
-    {
-        stc_dataset **dss = stc_calloc((size_t)t.n_sets, sizeof *dss, "datasets");
-        const char **names = stc_calloc((size_t)t.n_sets, sizeof *names, "datasets");
-        if (!dss || !names) {
-            free(dss);
-            free(names);
+    /* Evaluation batches come from the same kind of sampler, over each eval
+     * dataset alone, the same batches at every evaluation (Python builds
+     * its eval dataloader with the training batch sampler and never moves
+     * its epoch). */
+    if (t.n_eval_sets) {
+        t.eval_plans = stc_calloc((size_t)t.n_eval_sets, sizeof *t.eval_plans, "eval batch plans");
+        if (!t.eval_plans) {
             rc = STC_ERR_NOMEM;
             goto out;
         }
-        for (int i = 0; i < t.n_sets; i++) {
-            dss[i] = t.sets[i].ds;
-            names[i] = t.sets[i].path;
+        stc_sampler_config esc = sc;
+        esc.per_device_batch_size = a->per_device_eval_batch_size;
+        esc.drop_last = a->dataloader_drop_last;
+        for (int i = 0; i < t.n_eval_sets; i++) {
+            stc_sampler *es = NULL;
+            stc_sampler_inputs ein = {0};
+            rc = plan_sets(&esc, &t.eval_sets[i], 1, &es, &ein, &t.eval_plans[i]);
+            if (es)
+                stc_sampler_free(es);
+            stc_sampler_inputs_free(&ein);
+            if (rc)
+                goto out;
         }
-        int need_hashes = !strncasecmp(bs_name ? bs_name : "", "no_duplicates", 13);
-        int need_labels = !strcasecmp(bs_name ? bs_name : "", "group_by_label");
-        rc = stc_sampler_inputs_build(&t.sin, dss, names, t.n_sets, need_hashes, need_labels);
-        free(dss);
-        free(names);
-        if (rc)
-            goto out;
     }
-    stc_epoch_plan_init(&t.plan);
-    if ((rc = stc_sampler_plan_epoch(t.sampler, t.sin.sds, t.n_sets, 0, &t.plan)))
-        goto out;
     int64_t batches_per_epoch = (int64_t)stc_epoch_plan_num_batches(&t.plan);
     int GA = a->gradient_accumulation_steps;
     int64_t steps_per_epoch = batches_per_epoch / GA + (batches_per_epoch % GA > 0);
@@ -759,15 +962,18 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
     }
 
     int B = a->per_device_train_batch_size;
-    int max_texts = B * t.max_cols;
+    /* Buffers hold the larger of a training and an evaluation batch. */
+    int B_alloc = t.n_eval_sets && a->per_device_eval_batch_size > B ? a->per_device_eval_batch_size : B;
+    int max_texts = B_alloc * t.max_cols;
     /* Activations for the largest forward: the whole batch, or only a
      * GradCache chunk when every dataset's loss is a cached one. */
     int all_cached = 1, chunk = 0;
-    for (int i = 0; i < t.n_sets; i++) {
-        if (!stc_loss_is_cached(t.sets[i].loss.type))
+    for (int i = 0; i < t.n_sets + t.n_eval_sets; i++) {
+        const train_set *st = i < t.n_sets ? &t.sets[i] : &t.eval_sets[i - t.n_sets];
+        if (!stc_loss_is_cached(st->loss.type))
             all_cached = 0;
-        else if (t.sets[i].loss.mini_batch_size > chunk)
-            chunk = t.sets[i].loss.mini_batch_size;
+        else if (st->loss.mini_batch_size > chunk)
+            chunk = st->loss.mini_batch_size;
     }
     t.chunk_texts = chunk > 0 ? (chunk < max_texts ? chunk : max_texts) : max_texts;
     int act_texts = all_cached ? t.chunk_texts : max_texts;
@@ -788,9 +994,10 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
             goto out;
     }
     /* What each set's micro-batches do the same way every step. */
-    for (int i = 0; i < t.n_sets; i++) {
-        route_groups(&t, &t.sets[i]);
-        if ((rc = set_uses_ids(&t, &t.sets[i], &t.sets[i].use_ids)))
+    for (int i = 0; i < t.n_sets + t.n_eval_sets; i++) {
+        train_set *st = i < t.n_sets ? &t.sets[i] : &t.eval_sets[i - t.n_sets];
+        route_groups(&t, st);
+        if ((rc = set_uses_ids(&t, st, &st->use_ids)))
             goto out;
     }
     t.demb_group = stc_malloc(sizeof(float) * (size_t)max_texts * t.model.dim, "embedding gradients");
@@ -805,7 +1012,7 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
     t.demb = stc_malloc(sizeof(float) * (size_t)max_texts * t.model.dim, "embedding gradients");
     t.emb_all = stc_malloc(sizeof(float) * (size_t)max_texts * t.model.dim, "embeddings");
     t.cu_chunk = stc_malloc(sizeof(int) * (size_t)(t.chunk_texts + 1), "chunk offsets");
-    t.row_ids = stc_malloc(sizeof(size_t) * (size_t)B, "row ids");
+    t.row_ids = stc_malloc(sizeof(size_t) * (size_t)B_alloc, "row ids");
     if (!t.grads || !t.has_grad || !t.demb || !t.emb_all || !t.cu_chunk || !t.row_ids) {
         rc = STC_ERR_NOMEM;
         goto out;
@@ -828,6 +1035,24 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
         (rc = stc_comm_broadcast(comm, t.model.params.slab, sizeof(float) * t.model.params.total, 0)))
         goto out;
 
+    t.total = total;
+    t.steps_per_epoch = steps_per_epoch;
+    /* A checkpoint to continue from (resume_from_checkpoint): weights,
+     * optimizer shard, position, log history (train_state.c). */
+    {
+        char *rdir = NULL;
+        if (comm->rank == 0 && (rc = stc_ckpt_clean_stale(a->output_dir)))
+            goto out;
+        if ((rc = stc_trainer_resume_dir(&t, &rdir)))
+            goto out;
+        if (rdir) {
+            rc = stc_trainer_resume(&t, rdir);
+            free(rdir);
+            if (rc)
+                goto out;
+        }
+    }
+
     if (comm->rank == 0) {
         if ((rc = stc_mkdir_p(a->output_dir)))
             goto out;
@@ -839,24 +1064,51 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
             goto out;
         }
         free(lp);
+        /* A resumed run's log starts with the history it continues. */
+        const cJSON *h;
+        cJSON_ArrayForEach(h, t.history)
+        {
+            char *line = cJSON_PrintUnformatted(h);
+            if (line)
+                fprintf(t.log, "%s\n", line);
+            free(line);
+        }
+        fflush(t.log);
         t.tty = isatty(2);
         fprintf(stderr, "stc train: %lld steps (%lld per epoch), %d rank(s) x batch %d, %d parameter groups\n",
                 (long long)total, (long long)steps_per_epoch, comm->world, B, t.pg.n_groups);
+        if (t.pos.step > 0)
+            fprintf(stderr, "stc train: resuming at step %lld (epoch %d, batch %lld)\n", (long long)t.pos.step,
+                    t.pos.epoch, (long long)t.pos.next_batch);
     }
 
+    /* SIGTERM (preemption): every rank learns of it at the next step's
+     * reduction, checkpoints there and exits 0 (RELIABILITY.md). */
+    sigterm_seen = 0;
+    struct sigaction sa_term = {.sa_handler = on_sigterm};
+    sigemptyset(&sa_term.sa_mask);
+    sigaction(SIGTERM, &sa_term, &sa_old);
+    term_installed = 1;
     t.profile = getenv("STC_PROFILE") != NULL;
     t.debug_rows = getenv("STC_DEBUG_ROWS");
     t.t0 = stc_now_s();
-    int64_t step = 0, bad_in_row = 0, skipped = 0;
-    double loss_since_log = 0.0, step_loss = 0.0, last_norm = 0.0;
+    train_pos *pos = &t.pos;
+    double step_loss = 0.0, last_norm = 0.0;
     long samples_since_log = 0, tokens_since_log = 0;
     double log_t0 = stc_now_s();
-    int micro = 0;
-    for (int epoch = 0; step < total; epoch++) {
-        if (epoch > 0 && (rc = stc_sampler_plan_epoch(t.sampler, t.sin.sds, t.n_sets, epoch, &t.plan)))
+    int micro = 0, preempted = 0;
+    int64_t step0 = pos->step;
+    if (a->eval_on_start && pos->step == 0 && (rc = evaluate(&t, 0, 0.0)))
+        goto out;
+    for (int epoch = pos->epoch; pos->step < total && !preempted; epoch++) {
+        if ((epoch > 0 || pos->epoch > 0) &&
+            (rc = stc_sampler_plan_epoch(t.sampler, t.sin.sds, t.n_sets, epoch, &t.plan)))
             goto out;
         size_t n_batches = stc_epoch_plan_num_batches(&t.plan);
-        for (size_t bi = 0; bi < n_batches && step < total; bi++) {
+        /* A resumed epoch continues where the checkpoint left it (Python's
+         * data skip), unless ignore_data_skip. */
+        size_t first = epoch == pos->epoch && !a->ignore_data_skip ? (size_t)pos->next_batch : 0;
+        for (size_t bi = first; bi < n_batches && pos->step < total && !preempted; bi++) {
             const int64_t *grow;
             size_t gn;
             int dsi;
@@ -868,9 +1120,9 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
                 t.row_ids[i] = (size_t)grow[i];
             double loss;
             long tokens;
-            uint64_t pass = stc_dropout_site_seed((uint64_t)a->seed, comm->rank, (uint64_t)(step * GA + micro), 0);
+            uint64_t pass = stc_dropout_site_seed((uint64_t)a->seed, comm->rank, (uint64_t)(pos->step * GA + micro), 0);
             double tc = stc_now_s();
-            if ((rc = micro_step(&t, s, t.row_ids, n, 1.0 / GA, pass, &loss, &tokens)))
+            if ((rc = micro_step(&t, s, t.row_ids, n, 1.0 / GA, pass, 1, &loss, &tokens)))
                 goto out;
             t.t_compute += stc_now_s() - tc;
             step_loss += loss / GA;
@@ -883,30 +1135,45 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
             micro = 0;
             /* The optimizer step: average across ranks, clip, update
              * (dp_step.h). The loss components go with the loss, every
-             * slot on every rank, so the reduction has one size. */
-            double sc[1 + STC_LOSS_MAX_COMPONENTS];
+             * slot on every rank, so the reduction has one size; the last
+             * slot says whether any rank got SIGTERM. */
+            enum { N_SC = 2 + STC_LOSS_MAX_COMPONENTS };
+            double sc[N_SC];
             sc[0] = step_loss;
+            int local_bad = !isfinite(step_loss);
             for (int k = 0; k < STC_LOSS_MAX_COMPONENTS; k++)
                 sc[1 + k] = t.comp_step[k];
-            double factor = stc_scheduler_lambda(&t.sched, step), norm = 0.0;
+            sc[N_SC - 1] = sigterm_seen ? 1.0 : 0.0;
+            double factor = stc_scheduler_lambda(&t.sched, pos->step), norm = 0.0;
             int updated;
-            if ((rc = stc_dp_step_run(&t.dp, &t.opt, &t.model.params, t.grads, t.has_grad, sc,
-                                      1 + STC_LOSS_MAX_COMPONENTS, a->max_grad_norm, factor, &norm, &updated)))
+            if ((rc = stc_dp_step_run(&t.dp, &t.opt, &t.model.params, t.grads, t.has_grad, sc, N_SC,
+                                      a->max_grad_norm, factor, &norm, &updated)))
                 goto out;
+            preempted = sc[N_SC - 1] > 0.0;
             if (!updated) {
-                skipped++;
-                if (++bad_in_row >= MAX_BAD_STEPS) {
+                pos->skipped++;
+                /* Each rank whose own loss was not finite names its rows
+                 * (of the step's last micro-batch). */
+                if (local_bad) {
+                    char rows[256];
+                    size_t m = 0;
+                    for (int i = 0; i < n && i < 16 && m < sizeof rows; i++)
+                        m += (size_t)snprintf(rows + m, sizeof rows - m, "%s%zu", i ? " " : "", t.row_ids[i]);
+                    fprintf(stderr, "\nstc train: rank %d: step %lld: non-finite loss on rows %s%s of %s\n", comm->rank,
+                            (long long)pos->step + 1, rows, n > 16 ? " ..." : "", s->path);
+                }
+                if (++pos->bad_in_row >= MAX_BAD_STEPS) {
                     rc = stc_errorf(STC_ERR_NUMERIC, "training stopped: %d optimizer steps in a row (up to step %lld, "
                                     "epoch %d) had a non-finite loss or gradient; lower learning_rate or check the data",
-                                    MAX_BAD_STEPS, (long long)step + 1, epoch);
+                                    MAX_BAD_STEPS, (long long)pos->step + 1, epoch);
                     goto out;
                 }
                 if (comm->rank == 0)
-                    fprintf(stderr, "\nstc train: step %lld skipped: loss %g, grad_norm %g\n", (long long)step + 1,
+                    fprintf(stderr, "\nstc train: step %lld skipped: loss %g, grad_norm %g\n", (long long)pos->step + 1,
                             sc[0], norm);
             } else {
-                bad_in_row = 0;
-                loss_since_log += sc[0];
+                pos->bad_in_row = 0;
+                pos->loss_since_log += sc[0];
                 for (int k = 0; k < t.n_comp; k++)
                     t.comp_log[k] += sc[1 + k];
                 last_norm = norm;
@@ -914,14 +1181,21 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
             double tz = stc_now_s();
             memset(t.grads, 0, sizeof(float) * t.model.params.total);
             t.t_zero += stc_now_s() - tz;
-            step++;
+            int64_t step = ++pos->step;
+            pos->epoch = last_in_epoch ? epoch + 1 : epoch;
+            pos->next_batch = last_in_epoch ? 0 : (int64_t)bi + 1;
             stc_comm_set_step(step);
             /* Fault injection for the tests of a lost rank: with
              * STC_FAULT_KILL_AFTER_STEPS=k the last rank kills itself
-             * (SIGKILL) after k optimizer steps. */
+             * (SIGKILL) after k optimizer steps ... */
             const char *fk = getenv("STC_FAULT_KILL_AFTER_STEPS");
             if (fk && comm->rank == comm->world - 1 && step == atol(fk))
                 raise(SIGKILL);
+            /* ... and with STC_FAULT_SIGTERM_AFTER_STEPS=k it gets SIGTERM
+             * (preemption), which every rank sees at the next step. */
+            const char *ft = getenv("STC_FAULT_SIGTERM_AFTER_STEPS");
+            if (ft && comm->rank == comm->world - 1 && step == atol(ft))
+                raise(SIGTERM);
             step_loss = 0.0;
             for (int k = 0; k < t.n_comp; k++)
                 t.comp_step[k] = 0.0;
@@ -940,9 +1214,9 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
                     goto out;
                 int64_t nsteps = step - t.last_log_step;
                 t.log_dt = dt;
-                log_line(&t, step, epoch_f, loss_since_log / (double)nsteps, last_norm, factor,
-                         dt > 0 ? fl[0] / dt : 0.0, dt > 0 ? fl[1] / dt : 0.0, skipped);
-                loss_since_log = 0.0;
+                log_line(&t, step, epoch_f, pos->loss_since_log / (double)nsteps, last_norm, factor,
+                         dt > 0 ? fl[0] / dt : 0.0, dt > 0 ? fl[1] / dt : 0.0, pos->skipped);
+                pos->loss_since_log = 0.0;
                 t.last_log_step = step;
                 for (int k = 0; k < t.n_comp; k++)
                     t.comp_log[k] = 0.0;
@@ -950,21 +1224,49 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
                 t.data_s = 0.0;
                 log_t0 = stc_now_s();
             }
+            /* Python's order within a step: log, evaluate (and track the
+             * best metric), save. */
+            if (eval_due(&t, step, last_in_epoch) && (rc = evaluate(&t, step, epoch_f)))
+                goto out;
+            if (save_due(&t, step, last_in_epoch) || preempted) {
+                if ((rc = stc_trainer_save_checkpoint(&t)))
+                    goto out;
+            }
         }
     }
     if (t.tty && comm->rank == 0)
         fputc('\n', stderr);
-    if (t.profile && step > 0) {
-        double ms = 1000.0 / (double)step, all = stc_now_s() - t.t0;
+    if (t.profile && pos->step > step0) {
+        double ms = 1000.0 / (double)(pos->step - step0), all = stc_now_s() - t.t0;
         fprintf(stderr, "stc train: profile (rank %d, ms per step over %lld steps): total %.1f = forward+backward %.1f, "
-                "reduce %.1f, update %.1f, gather %.1f, zero %.1f, other %.1f\n", comm->rank, (long long)step, all * ms,
-                t.t_compute * ms, t.dp.t_reduce * ms, t.dp.t_update * ms, t.dp.t_gather * ms, t.t_zero * ms,
+                "reduce %.1f, update %.1f, gather %.1f, zero %.1f, other %.1f\n", comm->rank,
+                (long long)(pos->step - step0), all * ms, t.t_compute * ms, t.dp.t_reduce * ms, t.dp.t_update * ms,
+                t.dp.t_gather * ms, t.t_zero * ms,
                 (all - t.t_compute - t.dp.t_reduce - t.dp.t_update - t.dp.t_gather - t.t_zero) * ms);
     }
+    if (preempted) {
+        if (comm->rank == 0)
+            fprintf(stderr, "stc train: SIGTERM: checkpoint-%lld written in %s; continue with "
+                    "--resume_from_checkpoint true\n", (long long)pos->step, a->output_dir);
+        goto out;
+    }
+    /* load_best_model_at_end: the final model is the best checkpoint's;
+     * with save_total_limit 1 only that checkpoint stays (Python). */
+    if (a->load_best_model_at_end && t.best_ckpt) {
+        if (comm->rank == 0)
+            fprintf(stderr, "stc train: loading the best model from %s (%s %g at step %lld)\n", t.best_ckpt,
+                    a->metric_for_best_model, t.best_metric, (long long)t.best_step);
+        if ((rc = stc_st_model_load_weights(&t.model, t.best_ckpt)))
+            goto out;
+    }
+    if (comm->rank == 0 && t.best_ckpt && a->save_total_limit == 1 && (rc = stc_ckpt_keep_only(a->output_dir, t.best_ckpt)))
+        goto out;
     rc = save_final(&t);
     if (!rc && comm->rank == 0)
         fprintf(stderr, "stc train: done in %.1f s; model saved to %s\n", stc_now_s() - t.t0, a->output_dir);
 out:
+    if (term_installed)
+        sigaction(SIGTERM, &sa_old, NULL);
     trainer_free(&t);
     return rc;
 }

@@ -429,6 +429,7 @@ int stc_train_config_load(stc_train_config *cfg, const char *path, int n_overrid
     a->eval_steps = num_of(root, "eval_steps", 0);
     if (a->eval_steps == 0) /* transformers: eval_steps defaults to logging_steps */
         a->eval_steps = a->logging_steps;
+    a->eval_on_start = bool_of(root, "eval_on_start", 0);
     a->save_strategy = str_of(root, "save_strategy");
     a->save_steps = num_of(root, "save_steps", 500);
     a->save_total_limit = (int)num_of(root, "save_total_limit", 0);

@@ -43,6 +43,7 @@ typedef struct {
     int logging_first_step;
     const char *eval_strategy;       /* no, steps, epoch */
     double eval_steps;               /* 0: same as logging_steps */
+    int eval_on_start;               /* evaluate once before the first step */
     const char *save_strategy;       /* no, steps, epoch, best */
     double save_steps;
     int save_total_limit;            /* 0: keep all */

@@ -3,6 +3,7 @@
 #include "util/error.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,4 +150,24 @@ char *stc_path_join(const char *dir, const char *name)
         out[k++] = '/';
     memcpy(out + k, name, b + 1);
     return out;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    int r = flag == FTW_DP ? rmdir(path) : unlink(path);
+    return r != 0 && errno != ENOENT ? -1 : 0;
+}
+
+int stc_remove_tree(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? 0 : stc_errorf(STC_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
+    /* Depth first, without following links: a link inside is removed, not
+     * what it points to. */
+    if (nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+        return stc_errorf(STC_ERR_IO, "%s: cannot remove: %s", path, strerror(errno));
+    return 0;
 }

@@ -28,6 +28,10 @@ int stc_fsync_parent_dir(const char *path);
 int stc_is_file(const char *path);
 int stc_is_dir(const char *path);
 
+/* Removes path and everything under it (rm -rf); a missing path is not an
+ * error. */
+int stc_remove_tree(const char *path);
+
 /* Joins dir and name with one '/', into a malloc'd string (NULL on OOM). */
 char *stc_path_join(const char *dir, const char *name);
 

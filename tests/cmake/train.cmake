@@ -5,3 +5,15 @@ add_test(NAME test_train_parity COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_tr
          WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR})
 set_tests_properties(test_train_parity PROPERTIES TIMEOUT 300
   ENVIRONMENT "OMP_NUM_THREADS=1;OPENBLAS_NUM_THREADS=1")
+
+# Checkpoints: exact resume after a kill or SIGTERM (1 and 2 ranks), rotation,
+# refused checkpoints.
+add_test(NAME test_checkpoint COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_checkpoint.sh $<TARGET_FILE:stc>
+  WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR})
+set_tests_properties(test_checkpoint PROPERTIES TIMEOUT 600 RESOURCE_LOCK mpi ENVIRONMENT "OMP_NUM_THREADS=1")
+
+# The eval loss during training: Python parity (fixtures/train/eval), ranks,
+# a dict of eval datasets.
+add_test(NAME test_eval_loss COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_eval_loss.sh $<TARGET_FILE:stc>
+  WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR})
+set_tests_properties(test_eval_loss PROPERTIES TIMEOUT 300 RESOURCE_LOCK mpi ENVIRONMENT "OMP_NUM_THREADS=1")

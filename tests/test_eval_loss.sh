@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# The eval loss (eval_dataset) during `stc train`:
+#   - Python parity: fixtures/train/eval/ (tools/make_train_fixtures.py) holds
+#     SentenceTransformerTrainer's eval_loss before training and after each
+#     evaluated step for MNRL and CoSENT, on the tiny model with dropout off;
+#     stc's must agree to 1e-5 relative;
+#   - ranks: for a loss that is a mean over rows (CosineSimilarityLoss), 2 ranks
+#     x per-device eval batch 3 give 1 rank x 6's eval_loss (each rank scores
+#     its own slice; the weighted mean is over all rows);
+#   - a dict of eval datasets logs eval_<name>_loss for each;
+#   - a config error: eval_strategy "steps" without eval_dataset or evaluator.
+# usage: test_eval_loss.sh STC_BINARY   (run from tests/)
+set -uo pipefail
+stc=$1
+py=/usr/bin/python3
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0; passes=0
+ok()   { passes=$((passes+1)); }
+fail() { fails=$((fails+1)); echo "FAIL: $*" >&2; }
+model=$PWD/fixtures/encode/tiny-bert
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+mpirun=(mpirun --oversubscribe --allow-run-as-root --bind-to none -x OMP_NUM_THREADS=1 -x OPENBLAS_NUM_THREADS=1)
+
+# tiny-bert with dropout off: Python's reference ran so, and ranks draw
+# different masks than one rank.
+mkdir -p "$tmp/model" && cp -r "$model"/. "$tmp/model/"
+$py - "$tmp/model/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1])); c["hidden_dropout_prob"] = c["attention_probs_dropout_prob"] = 0.0
+json.dump(c, open(sys.argv[1], "w"), indent=2)
+PY
+
+# 1. Python parity.
+fix=$PWD/fixtures/train/eval
+if [ -d "$fix" ]; then
+  for case in "$fix"/*/; do
+    name=$(basename "$case")
+    # On a copy: the row index stc caches beside a dataset stays out of the source tree.
+    cp -r "$case" "$tmp/case-$name"
+    (cd "$tmp/case-$name" && "$stc" train config.json --model "$tmp/model" --output_dir "$tmp/py-$name" 2>"$tmp/err") \
+      || { fail "$name: $(cat "$tmp/err")"; continue; }
+    $py - "$case/expected.json" "$tmp/py-$name/log.jsonl" <<'PY' && ok || fail "$name: eval_loss differs from Python"
+import json, sys
+exp = json.load(open(sys.argv[1]))["eval"]
+got = [r for r in map(json.loads, open(sys.argv[2])) if any(k.endswith("loss") and k.startswith("eval_") for k in r)]
+assert [r["step"] for r in got] == [e["step"] for e in exp], (got, exp)
+for g, e in zip(got, exp):
+    for k, v in e.items():
+        if k.startswith("eval_") and k.endswith("loss"):
+            assert abs(g[k] - v) <= 1e-5 * abs(v), (g["step"], k, g[k], v)
+print("max rel diff", max(abs(g[k] - e[k]) / abs(e[k]) for g, e in zip(got, exp) for k in e if k.endswith("loss") and k.startswith("eval_")))
+PY
+  done
+else
+  fail "fixtures/train/eval missing (tools/make_train_fixtures.py writes it)"
+fi
+
+# 2. Ranks, for a per-row loss.
+$py - "$tmp/sim.jsonl" "$tmp/sim-dev.jsonl" <<'PY'
+import json, sys
+words = ["cat", "dog", "river", "mountain", "music", "guitar", "ocean", "forest", "city", "train"]
+for path, n, off in ((sys.argv[1], 24, 0), (sys.argv[2], 14, 5)):
+    with open(path, "w") as f:
+        for i in range(n):
+            w, v = words[(i + off) % 10], words[(3 * i + off) % 10]
+            f.write(json.dumps({"sentence1": f"a note on the {w} {i}", "sentence2": f"the {v} and more {i}",
+                                "score": ((i * 7 + off) % 11) / 10.0}) + "\n")
+PY
+printf '{"model": "%s", "train_dataset": "%s", "eval_dataset": "%s", "loss": {"type": "CosineSimilarityLoss"},
+ "output_dir": "unset", "per_device_train_batch_size": 4, "max_steps": 2, "learning_rate": 1e-3,
+ "eval_strategy": "steps", "eval_steps": 2, "eval_on_start": true, "save_strategy": "no"}\n' \
+  "$tmp/model" "$tmp/sim.jsonl" "$tmp/sim-dev.jsonl" >"$tmp/sim.json"
+"$stc" train "$tmp/sim.json" --output_dir "$tmp/r1" --per_device_eval_batch_size 6 2>"$tmp/err" || fail "1 rank: $(cat "$tmp/err")"
+"${mpirun[@]}" -np 2 "$stc" train "$tmp/sim.json" --output_dir "$tmp/r2" --per_device_eval_batch_size 3 \
+  --per_device_train_batch_size 2 >/dev/null 2>"$tmp/err" || fail "2 ranks: $(cat "$tmp/err")"
+$py - "$tmp/r1/log.jsonl" "$tmp/r2/log.jsonl" <<'PY' && ok || fail "2 ranks x 3 eval rows != 1 rank x 6"
+import json, sys
+a = [r["eval_loss"] for r in map(json.loads, open(sys.argv[1])) if "eval_loss" in r]
+b = [r["eval_loss"] for r in map(json.loads, open(sys.argv[2])) if "eval_loss" in r]
+assert len(a) == 2 and len(b) == 2, (a, b)
+# Step 0: the same model. Step 2: 2 ranks x 2 = 1 rank x 4 trained the same.
+for x, y in zip(a, b):
+    assert abs(x - y) <= 1e-6 * abs(x), (a, b)
+PY
+
+# 3. A dict of eval datasets.
+"$stc" train "$tmp/sim.json" --output_dir "$tmp/d" --eval_dataset "{\"a\": \"$tmp/sim-dev.jsonl\", \"b\": \"$tmp/sim.jsonl\"}" \
+  --max_steps 1 --eval_on_start false --eval_steps 1 2>"$tmp/err" || fail "eval dict: $(cat "$tmp/err")"
+grep -q '"eval_a_loss"' "$tmp/d/log.jsonl" && grep -q '"eval_b_loss"' "$tmp/d/log.jsonl" && ok \
+  || fail "eval dict: $(cat "$tmp/d/log.jsonl")"
+
+# 4. eval_strategy without anything to evaluate.
+"$stc" train "$tmp/sim.json" --output_dir "$tmp/e" --eval_dataset null 2>"$tmp/err"
+rc=$?
+[ $rc -eq 2 ] && grep -q "needs an eval_dataset or an evaluator" "$tmp/err" && ok || fail "no eval data: rc $rc $(cat "$tmp/err")"
+
+echo "test_eval_loss: $passes passed, $fails failed"
+[ "$fails" -eq 0 ]
