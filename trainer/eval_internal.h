@@ -68,7 +68,7 @@ extern const stc_eval_family stc_eval_binary_family;
 
 /* A list of positive integers (mrr_at_k, ...); *ks malloc'd, *n >= 1. */
 int stc_eval_get_ks(const cJSON *spec, const char *key, const char *where, int **ks, int *n);
-/* A list of strings (inline texts); *texts NULL when absent. */
+/* A list of strings (inline texts); *arr untouched (NULL) when absent. */
 int stc_eval_get_strings(const cJSON *spec, const char *key, const char *where, const cJSON **arr);
 /* A positive integer. */
 int stc_eval_get_positive(const cJSON *spec, const char *key, const char *where, int *out);
