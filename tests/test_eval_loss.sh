@@ -95,5 +95,51 @@ grep -q '"eval_a_loss"' "$tmp/d/log.jsonl" && grep -q '"eval_b_loss"' "$tmp/d/lo
 rc=$?
 [ $rc -eq 2 ] && grep -q "needs an eval_dataset or an evaluator" "$tmp/err" && ok || fail "no eval data: rc $rc $(cat "$tmp/err")"
 
+
+# 5. Evaluators during training: the metrics logged at a step are `stc
+# eval`'s on that step's weights (the initial model at step 0, checkpoint-3
+# at step 3), named eval_<name>_<metric>, with Python's CSVs in
+# output_dir/eval; metric_for_best_model on an evaluator metric picks the
+# checkpoint load_best_model_at_end loads; 2 ranks log 1 rank's metrics.
+emodel=$PWD/fixtures/encode/tiny-bert-dense
+printf '[{"type": "InformationRetrievalEvaluator", "name": "ir", "queries": "%s", "corpus": "%s", "relevant_docs": "%s"},
+ {"type": "EmbeddingSimilarityEvaluator", "name": "sts", "dataset": "%s"}]\n' "$PWD/fixtures/eval/queries.jsonl" \
+  "$PWD/fixtures/eval/corpus.jsonl" "$PWD/fixtures/eval/qrels.tsv" "$PWD/fixtures/eval/similarity.csv" >"$tmp/evals.json"
+"$stc" train "$tmp/sim.json" --model "$emodel" --output_dir "$tmp/ev1" --eval_dataset null --evaluator "$(cat "$tmp/evals.json")" \
+  --eval_steps 3 --save_strategy steps --save_steps 3 --max_steps 6 --metric_for_best_model ir_cosine_ndcg@10 \
+  --load_best_model_at_end true 2>"$tmp/err" || fail "training with evaluators: $(cat "$tmp/err")"
+"$stc" eval --model "$emodel" --evaluator "$tmp/evals.json" >"$tmp/m0.json" 2>/dev/null || fail "stc eval (initial model)"
+"$stc" eval --model "$tmp/ev1/checkpoint-3" --evaluator "$tmp/evals.json" >"$tmp/m3.json" 2>/dev/null \
+  || fail "stc eval (checkpoint-3)"
+$py - "$tmp/ev1" "$tmp/m0.json" "$tmp/m3.json" <<'PY' && ok || fail "metrics logged in training differ from stc eval"
+import json, os, sys
+out = sys.argv[1]
+evals = {r["step"]: r for r in map(json.loads, open(os.path.join(out, "log.jsonl"))) if "eval_ir_cosine_ndcg@10" in r}
+assert sorted(evals) == [0, 3, 6], sorted(evals)
+for step, path in ((0, sys.argv[2]), (3, sys.argv[3])):
+    ref = json.load(open(path))
+    for k, v in ref.items():
+        assert evals[step]["eval_" + k] == v, (step, k, evals[step]["eval_" + k], v)
+assert "eval_sequential_score" in evals[3]
+rows = open(os.path.join(out, "eval", "Information-Retrieval_evaluation_ir_results.csv")).read().splitlines()
+assert rows[0].startswith("epoch,steps,") and [r.split(",")[1] for r in rows[1:]] == ["0", "3", "6"], rows
+assert os.path.exists(os.path.join(out, "eval", "similarity_evaluation_sts_results.csv"))
+best = max((3, 6), key=lambda s: (evals[s]["eval_ir_cosine_ndcg@10"], -s))   # the first of equal values wins
+ts = json.load(open(os.path.join(out, "checkpoint-6", "trainer_state.json")))
+assert ts["best_global_step"] == best, (ts["best_global_step"], best)
+assert open(os.path.join(out, "model.safetensors"), "rb").read() == \
+    open(os.path.join(out, f"checkpoint-{best}", "model.safetensors"), "rb").read()
+PY
+"${mpirun[@]}" -np 2 "$stc" train "$tmp/sim.json" --model "$emodel" --output_dir "$tmp/ev2" --eval_dataset null \
+  --evaluator "$(cat "$tmp/evals.json")" --eval_steps 3 --save_strategy no --max_steps 3 --per_device_train_batch_size 2 \
+  >/dev/null 2>"$tmp/err" || fail "2 ranks with evaluators: $(cat "$tmp/err")"
+$py - "$tmp/ev1/log.jsonl" "$tmp/ev2/log.jsonl" <<'PY' && ok || fail "2 ranks log other metrics than 1 rank at step 0"
+import json, sys
+a, b = ([r for r in map(json.loads, open(p)) if r.get("step") == 0 and "eval_sequential_score" in r] for p in sys.argv[1:])
+assert len(a) == 1 and len(b) == 1
+for k, v in a[0].items():
+    if k.startswith("eval_") and k != "eval_runtime":
+        assert b[0][k] == v, (k, b[0][k], v)
+PY
 echo "test_eval_loss: $passes passed, $fails failed"
 [ "$fails" -eq 0 ]

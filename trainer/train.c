@@ -17,10 +17,12 @@
 #include "trainer/param_groups.h"
 #include "trainer/scheduler.h"
 #include "trainer/checkpoint.h"
+#include "trainer/evaluator.h"
 #include "trainer/loss_plot.h"
 #include "util/error.h"
 #include "util/clock.h"
 #include "util/fileio.h"
+#include "util/json.h"
 
 #include <math.h>
 #include <signal.h>
@@ -561,7 +563,7 @@ static void write_plot(trainer *t)
  * trainer_state.json's log_history. */
 static void record_line(trainer *t, cJSON *o, const char *echo)
 {
-    char *line = cJSON_PrintUnformatted(o);
+    char *line = stc_json_print_exact(o, 0);
     if (line && t->log) {
         fprintf(t->log, "%s\n", line);
         fflush(t->log);
@@ -638,6 +640,8 @@ static void trainer_free(trainer *t)
         fclose(t->log);
     cJSON_Delete(t->history);
     free(t->best_ckpt);
+    if (t->evaluator)
+        stc_evaluator_free(t->evaluator);
     free_sets(t->sets, t->n_sets);
     free_sets(t->eval_sets, t->n_eval_sets);
     for (int r = 0; r < t->n_routes; r++) {
@@ -672,15 +676,26 @@ static void trainer_free(trainer *t)
         stc_st_model_free(&t->model);
 }
 
-/* The evaluators' metrics, "eval_" prefixed, into o (filled in with the
- * evaluators). */
+/* The evaluators' metrics into o, "eval_" prefixed unless they already are
+ * (Python's evaluation_loop); CSVs in output_dir/eval as Python writes
+ * them (rank 0). */
 static int run_evaluators(trainer *t, int64_t step, double epoch_f, cJSON *o)
 {
-    (void)t;
-    (void)step;
-    (void)epoch_f;
-    (void)o;
-    return 0;
+    if (!t->evaluator)
+        return 0;
+    stc_metrics ms;
+    stc_metrics_init(&ms);
+    char *csv = t->comm->rank == 0 ? stc_path_join(t->a->output_dir, "eval") : NULL;
+    int rc = t->comm->rank == 0 && !csv ? stc_errorf(STC_ERR_NOMEM, "out of memory")
+                                        : stc_evaluator_run(t->evaluator, &t->model, t->comm, csv, epoch_f, step, &ms);
+    for (int i = 0; !rc && i < ms.n; i++) {
+        char key[STC_METRIC_KEY_MAX];
+        snprintf(key, sizeof key, "%s%s", strncmp(ms.m[i].name, "eval_", 5) ? "eval_" : "", ms.m[i].name);
+        cJSON_AddNumberToObject(o, key, ms.m[i].value);
+    }
+    free(csv);
+    stc_metrics_free(&ms);
+    return rc;
 }
 
 /* The eval loss of eval dataset `set` (Python's evaluation_loop): its
@@ -897,6 +912,11 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
     t.model_loaded = 1;
     if ((rc = load_sets(&t)))
         goto out;
+    /* The evaluators read their files now: a bad one is an error before
+     * any step. */
+    const cJSON *evj = cJSON_GetObjectItemCaseSensitive(cfg->resolved, "evaluator");
+    if (evj && !cJSON_IsNull(evj) && (rc = stc_evaluator_create(&t.evaluator, evj, cfg->path)))
+        goto out;
 
     /* The batch plan: every rank computes the same global batches
      * (data/sampler.h), then reads only its own slice of each. */
@@ -1068,7 +1088,7 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
         const cJSON *h;
         cJSON_ArrayForEach(h, t.history)
         {
-            char *line = cJSON_PrintUnformatted(h);
+            char *line = stc_json_print_exact(h, 0);
             if (line)
                 fprintf(t.log, "%s\n", line);
             free(line);

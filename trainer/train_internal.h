@@ -69,6 +69,7 @@ typedef struct {
     int n_eval_sets;
     int eval_multi;       /* eval_dataset is a {name: path} object */
     stc_epoch_plan *eval_plans; /* (n_eval_sets) each eval set's batches, the same at every evaluation */
+    struct stc_evaluator *evaluator; /* the config's "evaluator", or NULL */
     int max_cols;
     int n_routes;         /* the model's routes (1 without a Router) */
     stc_collator *col;    /* (n_routes) each route's tokenizer and max_seq_length */

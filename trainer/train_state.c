@@ -88,14 +88,14 @@ static char *trainer_state_json(const trainer *t, const char *best_path)
     cJSON_AddNumberToObject(o, "train_batch_size", a->per_device_train_batch_size);
     cJSON_AddNullToObject(o, "trial_name");
     cJSON_AddNullToObject(o, "trial_params");
-    char *s = cJSON_Print(o);
+    char *s = stc_json_print_exact(o, 1);
     cJSON_Delete(o);
     return s;
 }
 
 /* stc's own state: everything the loop needs to take the next step exactly
- * as an uninterrupted run would (numbers print with 17 digits where 15 do
- * not read back the same, so doubles survive the round trip). */
+ * as an uninterrupted run would (numbers printed exactly, so the running
+ * sums survive the round trip bit for bit). */
 static char *stc_state_json(const trainer *t)
 {
     const stc_training_args *a = t->a;
@@ -121,7 +121,7 @@ static char *stc_state_json(const trainer *t)
     cJSON_AddNumberToObject(o, "data_seed", a->data_seed);
     cJSON_AddBoolToObject(o, "optimizer_saved", !a->save_only_model);
     add_best(o, t, NULL);
-    char *s = cJSON_Print(o);
+    char *s = stc_json_print_exact(o, 1);
     cJSON_Delete(o);
     return s;
 }

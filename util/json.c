@@ -1,10 +1,13 @@
-/* Typed reads of JSON config files (see json.h). */
+/* Typed reads of JSON config files and exact printing (see json.h). */
 #include "util/json.h"
+#include "util/pyfloat.h"
 #include "util/error.h"
 #include "util/fileio.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int stc_json_load(const char *path, cJSON **root)
 {
@@ -74,4 +77,41 @@ int stc_json_get_string(const cJSON *obj, const char *key, const char *path, con
         return stc_errorf(STC_ERR_DATA, "%s: \"%s\" must be a string", path, key);
     *out = v->valuestring;
     return 0;
+}
+
+/* Turns the numbers under n into raw text that reads back exactly. */
+static int exact_numbers(cJSON *n)
+{
+    for (; n; n = n->next) {
+        if (n->child && exact_numbers(n->child))
+            return -1;
+        if (!cJSON_IsNumber(n))
+            continue;
+        double v = n->valuedouble;
+        if (!isfinite(v)) {
+            n->type = cJSON_NULL;
+            continue;
+        }
+        char buf[STC_PYFLOAT_MAX];
+        if (v == floor(v) && fabs(v) < 9007199254740992.0) /* 2^53: every integer exact */
+            snprintf(buf, sizeof buf, "%.0f", v);
+        else
+            stc_pyfloat_repr(v, buf);
+        char *raw = strdup(buf);
+        if (!raw)
+            return -1;
+        n->type = cJSON_Raw;
+        n->valuestring = raw;
+    }
+    return 0;
+}
+
+char *stc_json_print_exact(const cJSON *node, int formatted)
+{
+    cJSON *d = cJSON_Duplicate(node, 1);
+    if (!d)
+        return NULL;
+    char *s = exact_numbers(d) ? NULL : formatted ? cJSON_Print(d) : cJSON_PrintUnformatted(d);
+    cJSON_Delete(d);
+    return s;
 }

@@ -22,6 +22,13 @@ int stc_json_get_bool(const cJSON *obj, const char *key, const char *path, int *
 /* *out points into the cJSON tree (valid while root lives). */
 int stc_json_get_string(const cJSON *obj, const char *key, const char *path, const char **out);
 
+/* Prints node (formatted or not) with every number exact: cJSON prints 15
+ * significant digits whenever they read back "close enough", which loses a
+ * double's last bits; here a non-integral number is printed as Python's
+ * repr (the shortest text that reads back as the same double), an integral
+ * one as an integer, a non-finite one as null. Caller frees; NULL on OOM. */
+char *stc_json_print_exact(const cJSON *node, int formatted);
+
 #ifdef __cplusplus
 }
 #endif

@@ -17,5 +17,5 @@ set_tests_properties(test_router_train PROPERTIES TIMEOUT 300 ENVIRONMENT "OMP_N
 stc_add_fuzzer(router ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_router.c
   CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/router/corpus
   SOURCES ${CMAKE_SOURCE_DIR}/model/router.c ${CMAKE_SOURCE_DIR}/util/error.c ${CMAKE_SOURCE_DIR}/util/fileio.c
-          ${CMAKE_SOURCE_DIR}/util/json.c
+          ${CMAKE_SOURCE_DIR}/util/json.c ${CMAKE_SOURCE_DIR}/util/pyfloat.c
   LIBS PkgConfig::CJSON m)
