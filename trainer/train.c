@@ -558,8 +558,8 @@ static void write_plot(trainer *t)
     t->plot_t = stc_now_s();
 }
 
-/* Rank 0: one line of log.jsonl (NaN becomes null), echoed to stderr as
- * "stc train: <echo>: <line>" when echo is set, and kept (o is taken) for
+/* Rank 0: one line of log.jsonl (NaN becomes null), with "stc train:
+ * <echo>" on stderr when echo is set, kept (o is taken) for
  * trainer_state.json's log_history. */
 static void record_line(trainer *t, cJSON *o, const char *echo)
 {
@@ -568,8 +568,8 @@ static void record_line(trainer *t, cJSON *o, const char *echo)
         fprintf(t->log, "%s\n", line);
         fflush(t->log);
     }
-    if (line && echo)
-        fprintf(stderr, "%sstc train: %s: %s\n", t->tty ? "\n" : "", echo, line);
+    if (echo)
+        fprintf(stderr, "%sstc train: %s\n", t->tty ? "\n" : "", echo);
     free(line);
     if (!t->history)
         t->history = cJSON_CreateArray();
@@ -828,8 +828,22 @@ static int evaluate(trainer *t, int64_t step, double epoch_f)
         cJSON_Delete(o);
         return 0;
     }
-    char what[64];
-    snprintf(what, sizeof what, "eval at step %lld", (long long)step);
+    /* The terminal gets the losses and the metric that picks the best
+     * model; log.jsonl gets everything. */
+    char what[1024];
+    size_t n = (size_t)snprintf(what, sizeof what, "eval at step %lld (%.1f s):", (long long)step,
+                                stc_now_s() - t0);
+    const cJSON *e;
+    const char *m = t->a->metric_for_best_model;
+    cJSON_ArrayForEach(e, o)
+    {
+        size_t kl = strlen(e->string);
+        int is_loss = kl >= 5 && !strcmp(e->string + kl - 5, "_loss");
+        int is_best = m && (!strcmp(e->string, m) || (!strncmp(e->string, "eval_", 5) && !strcmp(e->string + 5, m)));
+        if ((is_loss || is_best) && n < sizeof what)
+            n += (size_t)snprintf(what + n, sizeof what - n, " %s %.6g%s", e->string, e->valuedouble,
+                                  is_best && t->has_best && t->best_step == step ? " (best so far)" : "");
+    }
     record_line(t, o, what);
     return 0;
 }
