@@ -4,15 +4,16 @@
 # and logs the same losses as a run never interrupted — on 1 and 2 ranks,
 # mid-epoch and at an epoch boundary, with dropout on; SIGTERM makes every
 # rank checkpoint and exit 0; save_total_limit rotation; a corrupted
-# checkpoint, a missing one, a world-size change and a save_only_model
-# checkpoint are refused with a clear message; leftovers of an interrupted
-# save are removed.
+# checkpoint, a missing one, another global batch and a save_only_model
+# checkpoint are refused with a clear message; another number of ranks with
+# the same global batch resumes with the optimizer state re-sharded;
+# leftovers of an interrupted save are removed.
 # usage: test_checkpoint.sh STC_BINARY   (run from tests/)
 set -uo pipefail
 stc=$1
 py=/usr/bin/python3   # Debian's python3 (scripts/setup)
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+trap '[ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
 fails=0; passes=0
 ok()   { passes=$((passes+1)); }
 fail() { fails=$((fails+1)); echo "FAIL: $*" >&2; }
@@ -125,10 +126,53 @@ STC_FAULT_SIGTERM_AFTER_STEPS=4 "${mpirun[@]}" -x STC_FAULT_SIGTERM_AFTER_STEPS 
   >/dev/null 2>&1
 same_run "$tmp/ref2" "$tmp/t2" && ok || fail "2 ranks: resumed after SIGTERM differs"
 
-# 6. A world-size change is refused, naming both sizes.
-"$stc" train "$tmp/cfg.json" --output_dir "$tmp/k2" --resume_from_checkpoint "$tmp/k2/checkpoint-6" 2>"$tmp/err"
+# 6. Another number of ranks with the same global batch: the optimizer
+# state is re-sharded and the run continues as the original would (with
+# dropout off and negatives gathered across ranks, up to the float rounding
+# of another reduction order); 2 ranks
+# -> 1 and 1 -> 2. Another global batch is refused, naming both.
+mkdir -p "$tmp/nd" && cp -r "$model"/. "$tmp/nd/"
+$py - "$tmp/nd/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1])); c["hidden_dropout_prob"] = c["attention_probs_dropout_prob"] = 0.0
+json.dump(c, open(sys.argv[1], "w"), indent=2)
+PY
+# gather_across_devices: 2 ranks x 4 then train exactly as 1 rank x 8.
+nd=(--model "$tmp/nd" --save_steps 3 --loss '{"type": "MultipleNegativesRankingLoss", "gather_across_devices": true}')
+"${mpirun[@]}" -np 2 "$stc" train "$tmp/cfg.json" "${nd[@]}" --output_dir "$tmp/nd2" >/dev/null 2>&1 || fail "2-rank run, dropout off"
+"$stc" train "$tmp/cfg.json" "${nd[@]}" --per_device_train_batch_size 8 --output_dir "$tmp/nd1" 2>/dev/null || fail "1-rank run"
+# close_run A B: final weights within 1e-5, logged losses within 1e-5
+# relative. attention.self.key.bias is bounded apart (1e-3): its true
+# gradient is exactly 0, so Adam random-walks it on rounding noise, which
+# any change of reduction order redraws (see test_train_parity.sh).
+close_run() {
+  STC_TESTS_DIR=$PWD $py - "$1" "$2" <<'PY'
+import json, os, sys
+sys.path.insert(0, os.environ["STC_TESTS_DIR"])
+from parity_common import safetensors
+a, b = (safetensors(os.path.join(d, "model.safetensors")) for d in sys.argv[1:])
+assert a.keys() == b.keys()
+diff = {k: float(abs(a[k].astype("float64") - b[k]).max()) for k in a}
+worst = max(v for k, v in diff.items() if "attention.self.key.bias" not in k)
+walk = max(v for k, v in diff.items() if "attention.self.key.bias" in k)
+assert worst <= 1e-5 and walk <= 1e-3, (worst, walk)
+la, lb = ([r["loss"] for r in map(json.loads, open(os.path.join(d, "log.jsonl"))) if "loss" in r] for d in sys.argv[1:])
+assert len(la) == len(lb) and all(abs(x - y) <= 1e-5 * abs(x) for x, y in zip(la, lb)), (la, lb)
+PY
+}
+mkdir -p "$tmp/w21" && cp -r "$tmp/nd2/checkpoint-6" "$tmp/w21/"
+"$stc" train "$tmp/cfg.json" "${nd[@]}" --per_device_train_batch_size 8 --output_dir "$tmp/w21" \
+  --resume_from_checkpoint true 2>"$tmp/err" || fail "2 -> 1 rank resume: $(cat "$tmp/err")"
+grep -q "written by 2 rank(s), this run has 1: optimizer state re-sharded" "$tmp/err" && close_run "$tmp/nd2" "$tmp/w21" \
+  && ok || fail "2 ranks resumed on 1 differ from the uninterrupted run: $(cat "$tmp/err")"
+mkdir -p "$tmp/w12" && cp -r "$tmp/nd1/checkpoint-6" "$tmp/w12/"
+"${mpirun[@]}" -np 2 "$stc" train "$tmp/cfg.json" "${nd[@]}" --output_dir "$tmp/w12" --resume_from_checkpoint true \
+  >/dev/null 2>"$tmp/err" || fail "1 -> 2 ranks resume: $(cat "$tmp/err")"
+close_run "$tmp/nd1" "$tmp/w12" && ok || fail "1 rank resumed on 2 differs from the uninterrupted run"
+"$stc" train "$tmp/cfg.json" "${nd[@]}" --output_dir "$tmp/w21" --resume_from_checkpoint "$tmp/nd2/checkpoint-6" 2>"$tmp/err"
 rc=$?
-[ $rc -eq 2 ] && grep -q "written by 2 rank(s) and this run has 1" "$tmp/err" && ok || fail "world change: rc $rc $(cat "$tmp/err")"
+[ $rc -eq 2 ] && grep -q "global batch is 8 rows (2 rank(s) x 4), this run's 4 (1 x 4)" "$tmp/err" && ok \
+  || fail "another global batch: rc $rc $(cat "$tmp/err")"
 
 # 7. Rotation: save every 2 steps, keep 2.
 "$stc" train "$tmp/cfg.json" --output_dir "$tmp/rot" --save_steps 2 --save_total_limit 2 2>/dev/null

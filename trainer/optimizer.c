@@ -75,6 +75,9 @@ int stc_adamw_init_shard(stc_adamw *opt, const stc_param_groups *pg, double beta
     if (!(beta1 >= 0.0 && beta1 < 1.0) || !(beta2 >= 0.0 && beta2 < 1.0) || !(eps >= 0.0) || !isfinite(eps))
         return stc_errorf(STC_ERR_USAGE, "AdamW: need 0 <= adam_beta1, adam_beta2 < 1 and adam_epsilon >= 0 "
                           "(got %g, %g, %g)", beta1, beta2, eps);
+    if (pg->n_sources > STC_ADAMW_MAX_SOURCES)
+        return stc_errorf(STC_ERR_INTERNAL, "AdamW: %d parameter sources, at most %d", pg->n_sources,
+                          STC_ADAMW_MAX_SOURCES);
     opt->beta1 = beta1;
     opt->beta2 = beta2;
     opt->eps = eps;
@@ -262,58 +265,101 @@ int stc_adamw_state_save(const stc_adamw *opt, void *buf, size_t cap)
     return 0;
 }
 
-int stc_adamw_state_load(stc_adamw *opt, const void *buf, size_t len, const char *what)
+/* A state buffer's header, validated against opt's model: the betas, eps,
+ * each source's element count, and where the step counts and moments
+ * start. */
+typedef struct {
+    double b1, b2, eps;
+    uint64_t count[STC_ADAMW_MAX_SOURCES];
+    const unsigned char *steps, *moments;
+} state_header;
+
+static int parse_header(const stc_adamw *opt, const void *buf, size_t len, const char *what, state_header *h)
 {
     const unsigned char *p = buf;
     if (len < header_bytes(0) || memcmp(p, adamw_magic, 8) != 0)
         return stc_errorf(STC_ERR_DATA, "%s: not an stc AdamW state (bad magic or too short)", what);
     p += 8;
     uint32_t version, ns;
-    double b1, b2, eps;
     uint64_t np;
     rd(&p, &version, 4);
     rd(&p, &ns, 4);
-    rd(&p, &b1, 8);
-    rd(&p, &b2, 8);
-    rd(&p, &eps, 8);
+    rd(&p, &h->b1, 8);
+    rd(&p, &h->b2, 8);
+    rd(&p, &h->eps, 8);
     rd(&p, &np, 8);
     if (version != ADAMW_STATE_VERSION)
         return stc_errorf(STC_ERR_DATA, "%s: AdamW state version %u, this stc reads %d", what, version,
                           ADAMW_STATE_VERSION);
-    if (ns != (uint32_t)opt->n_sources || np != (uint64_t)opt->pg->n_params)
+    if (ns != (uint32_t)opt->n_sources || np != (uint64_t)opt->pg->n_params || ns > STC_ADAMW_MAX_SOURCES)
         return stc_errorf(STC_ERR_DATA,
                           "%s: AdamW state for %u parameter sources / %llu tensors, the model has %d / %d",
                           what, ns, (unsigned long long)np, opt->n_sources, opt->pg->n_params);
     if (len < header_bytes(opt->n_sources))
         return stc_errorf(STC_ERR_DATA, "%s: AdamW state truncated", what);
+    size_t need = header_bytes(opt->n_sources) + 8 * (size_t)np;
     for (int s = 0; s < opt->n_sources; s++) {
-        uint64_t t;
-        rd(&p, &t, 8);
-        if (t != (uint64_t)opt->shard_count[s])
-            return stc_errorf(STC_ERR_DATA, "%s: AdamW state holds %llu elements for source %d, this optimizer %zu",
-                              what, (unsigned long long)t, s, opt->shard_count[s]);
+        rd(&p, &h->count[s], 8);
+        need += 2 * sizeof(float) * h->count[s];
     }
-    if (len != stc_adamw_state_bytes(opt))
-        return stc_errorf(STC_ERR_DATA, "%s: AdamW state is %zu bytes, expected %zu", what, len,
-                          stc_adamw_state_bytes(opt));
-    if (!(b1 >= 0.0 && b1 < 1.0) || !(b2 >= 0.0 && b2 < 1.0) || !(eps >= 0.0) || !isfinite(eps))
-        return stc_errorf(STC_ERR_DATA, "%s: AdamW state has betas (%g, %g) / eps %g out of range", what, b1,
-                          b2, eps);
-    const unsigned char *steps = p;
+    if (len != need)
+        return stc_errorf(STC_ERR_DATA, "%s: AdamW state is %zu bytes, its header says %zu", what, len, need);
+    if (!(h->b1 >= 0.0 && h->b1 < 1.0) || !(h->b2 >= 0.0 && h->b2 < 1.0) || !(h->eps >= 0.0) || !isfinite(h->eps))
+        return stc_errorf(STC_ERR_DATA, "%s: AdamW state has betas (%g, %g) / eps %g out of range", what, h->b1,
+                          h->b2, h->eps);
+    h->steps = p;
     for (uint64_t k = 0; k < np; k++) {
         int64_t st;
-        memcpy(&st, steps + 8 * k, 8);
+        memcpy(&st, h->steps + 8 * k, 8);
         if (st < 0)
             return stc_errorf(STC_ERR_DATA, "%s: AdamW state has a negative step count", what);
     }
-    /* Validated: now overwrite. */
-    opt->beta1 = b1;
-    opt->beta2 = b2;
-    opt->eps = eps;
-    rd(&p, opt->step, 8 * (size_t)np);
+    h->moments = h->steps + 8 * np;
+    return 0;
+}
+
+int stc_adamw_state_load(stc_adamw *opt, const void *buf, size_t len, const char *what)
+{
+    state_header h;
+    int rc = parse_header(opt, buf, len, what, &h);
+    if (rc)
+        return rc;
+    for (int s = 0; s < opt->n_sources; s++)
+        if (h.count[s] != (uint64_t)opt->shard_count[s])
+            return stc_errorf(STC_ERR_DATA, "%s: AdamW state holds %llu elements for source %d, this optimizer %zu",
+                              what, (unsigned long long)h.count[s], s, opt->shard_count[s]);
+    return stc_adamw_state_load_range(opt, buf, len, opt->shard_begin, opt->shard_count, what);
+}
+
+int stc_adamw_state_load_range(stc_adamw *opt, const void *buf, size_t len, const size_t *buf_begin,
+                               const size_t *buf_count, const char *what)
+{
+    state_header h;
+    int rc = parse_header(opt, buf, len, what, &h);
+    if (rc)
+        return rc;
+    for (int s = 0; s < opt->n_sources; s++)
+        if (h.count[s] != (uint64_t)buf_count[s])
+            return stc_errorf(STC_ERR_DATA, "%s: AdamW state holds %llu elements for source %d, its shard has %zu",
+                              what, (unsigned long long)h.count[s], s, buf_count[s]);
+    /* Validated: now overwrite. Step counts advance on every rank alike
+     * (each parameter with a gradient, whatever the shard), so any
+     * shard's copy is everyone's. */
+    opt->beta1 = h.b1;
+    opt->beta2 = h.b2;
+    opt->eps = h.eps;
+    memcpy(opt->step, h.steps, 8 * (size_t)opt->pg->n_params);
+    const unsigned char *p = h.moments;
     for (int s = 0; s < opt->n_sources; s++) {
-        rd(&p, opt->m[s], sizeof(float) * opt->shard_count[s]);
-        rd(&p, opt->v[s], sizeof(float) * opt->shard_count[s]);
+        size_t fb = buf_begin[s], fc = (size_t)h.count[s];
+        size_t ob = opt->shard_begin[s], oc = opt->shard_count[s];
+        size_t lo = fb > ob ? fb : ob, hi = fb + fc < ob + oc ? fb + fc : ob + oc;
+        const float *m = (const float *)(const void *)p, *v = m + fc;
+        if (lo < hi) {
+            memcpy(opt->m[s] + (lo - ob), m + (lo - fb), sizeof(float) * (hi - lo));
+            memcpy(opt->v[s] + (lo - ob), v + (lo - fb), sizeof(float) * (hi - lo));
+        }
+        p += 2 * sizeof(float) * fc;
     }
     return 0;
 }

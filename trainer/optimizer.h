@@ -35,6 +35,9 @@ extern "C" {
 #endif
 
 /* A contiguous run of one parameter's elements, the unit of parallel work. */
+/* Parameter sources (slabs) one optimizer can hold. */
+#define STC_ADAMW_MAX_SOURCES 16
+
 typedef struct {
     int param;     /* global parameter index */
     size_t begin;  /* first element, in its source's slab */
@@ -106,6 +109,15 @@ size_t stc_adamw_state_bytes(const stc_adamw *opt);
 int stc_adamw_state_save(const stc_adamw *opt, void *buf, size_t cap);
 /* what names the buffer's origin (a file path) in messages. */
 int stc_adamw_state_load(stc_adamw *opt, const void *buf, size_t len, const char *what);
+
+/* Re-sharding (a checkpoint resumed on another number of ranks): buf is the
+ * state of an optimizer whose shard of source s was [buf_begin[s],
+ * buf_begin[s] + buf_count[s]) (checked against the buffer);
+ * the moments it holds for elements of this optimizer's shard are copied
+ * in, with the step counts, betas and eps. Called once per saved shard
+ * that overlaps this one, the saved shards cover it whole. */
+int stc_adamw_state_load_range(stc_adamw *opt, const void *buf, size_t len, const size_t *buf_begin,
+                               const size_t *buf_count, const char *what);
 
 /*
  * clip_grad_norm_ over one parameter table's gradients (the ST model only;

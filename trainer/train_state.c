@@ -259,7 +259,7 @@ static int num_field(const cJSON *st, const char *key, const char *path, double 
 }
 
 /* The position, the running sums and the best metric from stc_state.json. */
-static int load_stc_state(trainer *t, const char *dir, int *has_optimizer)
+static int load_stc_state(trainer *t, const char *dir, int saved_world, int *has_optimizer)
 {
     char *path = stc_path_join(dir, STATE_FILE);
     if (!path)
@@ -270,8 +270,19 @@ static int load_stc_state(trainer *t, const char *dir, int *has_optimizer)
     if (!rc && !(cJSON_IsString(fmt) && !strcmp(fmt->valuestring, STATE_FORMAT)))
         rc = stc_errorf(STC_ERR_DATA, "%s: not an stc trainer state", path);
     const stc_training_args *a = t->a;
-    if (!rc)
+    /* Another number of ranks is fine with the same global batch: the
+     * sampler's global batches depend on it alone (data/sampler.h). */
+    if (!rc && saved_world == t->comm->world)
         rc = check_same(st, "per_device_train_batch_size", a->per_device_train_batch_size, path);
+    if (!rc && saved_world != t->comm->world) {
+        double pd = 0.0;
+        if (!(rc = num_field(st, "per_device_train_batch_size", path, &pd)) &&
+            pd * saved_world != (double)a->per_device_train_batch_size * t->comm->world)
+            rc = stc_errorf(STC_ERR_USAGE, "%s: the checkpoint's global batch is %g rows (%d rank(s) x %g), this run's "
+                            "%d (%d x %d): on another number of ranks, resume with the same global batch", path,
+                            pd * saved_world, saved_world, pd, a->per_device_train_batch_size * t->comm->world,
+                            t->comm->world, a->per_device_train_batch_size);
+    }
     if (!rc)
         rc = check_same(st, "gradient_accumulation_steps", a->gradient_accumulation_steps, path);
     if (!rc)
@@ -309,10 +320,12 @@ static int load_stc_state(trainer *t, const char *dir, int *has_optimizer)
     return rc;
 }
 
-static int load_shard(trainer *t, const char *dir)
+/* Saved shard r of a world of `world` ranks, whole (begin/count NULL) or
+ * re-sharded into this rank's block. */
+static int load_shard_file(trainer *t, const char *dir, int r, int world, const size_t *begin, const size_t *count)
 {
     char name[96];
-    stc_ckpt_shard_name(name, sizeof name, OPT_STEM, t->comm->rank, t->comm->world);
+    stc_ckpt_shard_name(name, sizeof name, OPT_STEM, r, world);
     char *path = stc_path_join(dir, name);
     if (!path)
         return stc_errorf(STC_ERR_NOMEM, "out of memory");
@@ -320,11 +333,36 @@ static int load_shard(trainer *t, const char *dir)
     size_t len;
     int rc = stc_read_file(path, &buf, &len);
     if (!rc) {
-        rc = stc_adamw_state_load(&t->opt, buf, len, path);
+        rc = begin ? stc_adamw_state_load_range(&t->opt, buf, len, begin, count, path)
+                   : stc_adamw_state_load(&t->opt, buf, len, path);
         free(buf);
     }
     free(path);
     return rc;
+}
+
+/* This rank's optimizer state: its own shard file, or, from a checkpoint of
+ * another number of ranks, the pieces of every saved shard that overlap
+ * its block (ZeRO-1 blocks are stc_comm_block's partition of the slab, so
+ * each saved shard's place follows from its rank and world). */
+static int load_shards(trainer *t, const char *dir, int saved_world)
+{
+    if (saved_world == t->comm->world)
+        return load_shard_file(t, dir, t->comm->rank, saved_world, NULL, NULL);
+    size_t total = t->model.params.total;
+    size_t mine_b = t->opt.shard_begin[0], mine_e = mine_b + t->opt.shard_count[0];
+    for (int r = 0; r < saved_world; r++) {
+        size_t b = 0, c = total;
+        if (saved_world > 1)
+            stc_comm_block(total, saved_world, r, &b, &c);
+        /* Shard 0 is read even when it does not overlap: the step counts. */
+        if (r > 0 && (b + c <= mine_b || b >= mine_e))
+            continue;
+        int rc = load_shard_file(t, dir, r, saved_world, &b, &c);
+        if (rc)
+            return rc;
+    }
+    return 0;
 }
 
 /* Rank 0: the log history and best checkpoint from trainer_state.json. */
@@ -372,12 +410,11 @@ int stc_trainer_resume(trainer *t, const char *dir)
     if (msg[0])
         return comm->rank == 0 ? (int)msg[0]
                                : stc_errorf((int)msg[0], "%s: rank 0 found the checkpoint incomplete or corrupted", dir);
-    if (msg[2] != comm->world)
-        return stc_errorf(STC_ERR_USAGE, "%s was written by %lld rank(s) and this run has %d: resume with the same "
-                          "number of ranks (each holds its shard of the optimizer state)", dir, (long long)msg[2],
-                          comm->world);
+    int saved_world = (int)msg[2];
+    if (t->opt.n_sources != 1)
+        return stc_errorf(STC_ERR_INTERNAL, "resume: %d parameter sources", t->opt.n_sources);
     int has_opt = 0;
-    if ((rc = load_stc_state(t, dir, &has_opt)))
+    if ((rc = load_stc_state(t, dir, saved_world, &has_opt)))
         return rc;
     if (!has_opt)
         return stc_errorf(STC_ERR_USAGE, "%s was saved with save_only_model (no optimizer state): it can be "
@@ -385,8 +422,12 @@ int stc_trainer_resume(trainer *t, const char *dir)
     if (t->pos.step != msg[1])
         return stc_errorf(STC_ERR_DATA, "%s: stc_state.json says step %lld, the manifest %lld", dir,
                           (long long)t->pos.step, (long long)msg[1]);
-    if ((rc = stc_st_model_load_weights(&t->model, dir)) || (rc = load_shard(t, dir)))
+    if ((rc = stc_st_model_load_weights(&t->model, dir)) || (rc = load_shards(t, dir, saved_world)))
         return rc;
+    if (saved_world != comm->world && comm->rank == 0)
+        fprintf(stderr, "stc train: %s was written by %d rank(s), this run has %d: optimizer state re-sharded; the "
+                "global batches are the same, the dropout masks are not the original run's\n", dir, saved_world,
+                comm->world);
     if (comm->rank == 0 && (rc = load_trainer_state(t, dir)))
         return rc;
     return 0;
