@@ -252,5 +252,19 @@ for f in $(cd "$tmp/rref" && find . -name model.safetensors -not -path "./checkp
 done
 [ $n -eq 3 ] && ok || fail "Router model: $n weight files"
 
+# 13. A real SIGTERM sent to mpirun (as a scheduler's preemption does):
+# Open MPI forwards it to every rank; they checkpoint together, and no final
+# model is written. (mpirun itself then exits non-zero.)
+"${mpirun[@]}" -np 2 "$stc" train "$tmp/cfg.json" --output_dir "$tmp/sig" --num_train_epochs 1000 --save_steps 1000000 \
+  >"$tmp/sig.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 100); do grep -q "stc train: .* steps" "$tmp/sig.log" 2>/dev/null && break; sleep 0.1; done
+sleep 1
+kill -TERM $pid
+wait $pid
+ls -d "$tmp"/sig/checkpoint-* >/dev/null 2>&1 && [ -f "$(ls -d "$tmp"/sig/checkpoint-* | head -1)/manifest.json" ] \
+  && [ ! -e "$tmp/sig/model.safetensors" ] && grep -q "SIGTERM: checkpoint-" "$tmp/sig.log" && ok \
+  || fail "SIGTERM to mpirun: $(tail -5 "$tmp/sig.log"; ls "$tmp/sig")"
+
 echo "test_checkpoint: $passes passed, $fails failed"
 [ "$fails" -eq 0 ]
