@@ -2,7 +2,8 @@
 # Checkpoints (RELIABILITY.md, "Checkpoints"): a run killed part-way and
 # resumed from its last checkpoint ends with the same weights, bit for bit,
 # and logs the same losses as a run never interrupted — on 1 and 2 ranks,
-# mid-epoch and at an epoch boundary, with dropout on; SIGTERM makes every
+# mid-epoch and at an epoch boundary, with dropout on, with gradient
+# accumulation, for a Router model; SIGTERM makes every
 # rank checkpoint and exit 0; save_total_limit rotation; a corrupted
 # checkpoint, a missing one, another global batch and a save_only_model
 # checkpoint are refused with a clear message; another number of ranks with
@@ -265,6 +266,18 @@ wait $pid
 ls -d "$tmp"/sig/checkpoint-* >/dev/null 2>&1 && [ -f "$(ls -d "$tmp"/sig/checkpoint-* | head -1)/manifest.json" ] \
   && [ ! -e "$tmp/sig/model.safetensors" ] && grep -q "SIGTERM: checkpoint-" "$tmp/sig.log" && ok \
   || fail "SIGTERM to mpirun: $(tail -5 "$tmp/sig.log"; ls "$tmp/sig")"
+
+# 14. Gradient accumulation (3 micro-batches a step, 10 batches an epoch:
+# steps of 3, 3, 3, 1 batches): resumed mid-epoch (checkpoint-2, batch 6)
+# and at the epoch's end (checkpoint-4), bit for bit.
+ga=(--gradient_accumulation_steps 3 --save_steps 2 --logging_steps 1)
+"$stc" train "$tmp/cfg.json" "${ga[@]}" --output_dir "$tmp/ga" 2>/dev/null || fail "GA reference run"
+for k in 3 5; do
+  STC_FAULT_KILL_AFTER_STEPS=$k "$stc" train "$tmp/cfg.json" "${ga[@]}" --output_dir "$tmp/ga$k" >/dev/null 2>&1
+  "$stc" train "$tmp/cfg.json" "${ga[@]}" --output_dir "$tmp/ga$k" --resume_from_checkpoint true 2>"$tmp/err" \
+    || fail "GA resume after $k: $(cat "$tmp/err")"
+  same_run "$tmp/ga" "$tmp/ga$k" && ok || fail "GA: resumed after a kill at step $k differs"
+done
 
 echo "test_checkpoint: $passes passed, $fails failed"
 [ "$fails" -eq 0 ]
