@@ -128,6 +128,22 @@ typedef struct {
     char *best_ckpt;      /* output_dir/checkpoint-<best_step> once saved, else NULL */
 } trainer;
 
+/* One micro-batch of set s's rows (train.c): collate, forward, loss and,
+ * when train, backward into the gradients with grad_scale and dropout from
+ * pass_seed; without train (evaluation) no dropout, no backward, no
+ * gathering across ranks. */
+int stc_trainer_micro_step(trainer *t, const train_set *s, const size_t *rows, int n, double grad_scale,
+                           uint64_t pass_seed, int train, double *loss, long *tokens);
+
+/* Rank 0: one line of log.jsonl, echoed as "stc train: <echo>" when echo
+ * is set, kept (o is taken) in the log history (train.c). */
+void stc_trainer_record_line(trainer *t, cJSON *o, const char *echo);
+
+/* Whether eval_strategy asks for an evaluation after this step, and the
+ * evaluation itself (step 0: eval_on_start) (train_eval.c). */
+int stc_trainer_eval_due(const trainer *t, int64_t step, int last_in_epoch);
+int stc_trainer_evaluate(trainer *t, int64_t step, double epoch_f);
+
 /* Writes checkpoint-<pos.step> (every rank; train_state.c). */
 int stc_trainer_save_checkpoint(trainer *t);
 
