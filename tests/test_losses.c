@@ -16,6 +16,10 @@
  *      rank with P*B;
  *   5. value-only calls, Matryoshka dim sampling, spec parsing and the
  *      errors for shapes, labels and configs that do not fit.
+ * The losses added with MarginMSE (MarginMSE, DistillKLDiv, the four
+ * Batch*TripletLosses, MegaBatchMargin, GlobalOrthogonalRegularization) are
+ * in 1 (test_fd_more), 2 (their fixture cases, GOR's parts included) and 5
+ * (test_more_specs_and_errors).
  */
 #include <math.h>
 #include <stdint.h>
@@ -108,6 +112,22 @@ static void batch_scalar_labels(batch *b, int kind)
     for (int i = 0; i < b->B; i++)
         b->labels[i] = kind == 0 ? rng_int(0, 2) * 0.5 : kind == 1 ? (double)(i % 2) : rng_uniform();
     b->L = (stc_loss_labels_f64){b->labels, 1, 0, 0};
+}
+
+/* labels [B]: classes i % n_classes (n_classes 1: one class) */
+static void batch_classes(batch *b, int n_classes)
+{
+    b->labels = malloc(sizeof(double) * b->B);
+    for (int i = 0; i < b->B; i++)
+        b->labels[i] = (double)(i % n_classes);
+    b->L = (stc_loss_labels_f64){b->labels, 1, 0, 0};
+}
+
+/* labels [B, width]: teacher scores (or margins), normal * scale */
+static void batch_scores(batch *b, int width, double scale)
+{
+    b->labels = rand_matrix(b->B, width, scale);
+    b->L = (stc_loss_labels_f64){b->labels, 2, 0, width};
 }
 
 static void batch_teacher(batch *b, int per_column)
@@ -652,7 +672,25 @@ static void test_fixtures(void)
         if (!rc && !rc32) {
             double e64 = fabs(r64.value - want) / fmax(fabs(want), 1e-12);
             double e32 = fabs(r32.value - want) / fmax(fabs(want), 1e-12);
+            double abs64 = fabs(r64.value - want);
+            const cJSON *parts = cJSON_GetObjectItemCaseSensitive(cs, "components"), *pt;
+            int n_parts = 0;
+            cJSON_ArrayForEach(pt, parts) {
+                int found = 0;
+                for (int p = 0; p < r64.n_components; p++)
+                    if (!strcmp(r64.components[p].name, pt->string)) {
+                        found = 1;
+                        e64 = fmax(e64, fabs(r64.components[p].value - pt->valuedouble) /
+                                            fmax(fabs(pt->valuedouble), 1e-12));
+                    }
+                CHECK_MSG(found, "%s: no part '%s' in stc's result", name, pt->string);
+                n_parts++;
+            }
+            CHECK_MSG(n_parts == r64.n_components && r32.n_components == r64.n_components,
+                      "%s: %d parts in stc's result, %d in Python's", name, r64.n_components, n_parts);
             for (int c = 0; c < nc; c++) {
+                for (int i = 0; i < B * D; i++)
+                    abs64 = fmax(abs64, fabs(g[c][i] - gref[c][i]));
                 e64 = fmax(e64, row_rel_err(g[c], gref[c], B, D));
                 double *gd = malloc(sizeof(double) * B * D);
                 for (int i = 0; i < B * D; i++)
@@ -664,7 +702,8 @@ static void test_fixtures(void)
                       r64.value, want);
             CHECK_MSG(e32 <= F32_TOL, "%s: float32 vs Python: relative error %.3g (loss %.9g vs %.17g)", name, e32,
                       r32.value, want);
-            printf("  py %-36s loss %-12.8g float64 rel.err %.2e  float32 %.2e\n", name, want, e64, e32);
+            printf("  py %-36s loss %-12.8g float64 rel.err %.2e (abs %.2e)  float32 %.2e\n", name, want, e64,
+                   abs64, e32);
             worst64 = fmax(worst64, e64);
             worst32 = fmax(worst32, e32);
         }
@@ -826,11 +865,243 @@ static void test_specs_and_errors(void)
     batch_free(&b);
 }
 
+/* ---- the losses added with MarginMSE --------------------------------------------- */
+
+static void test_fd_more(void)
+{
+    batch b;
+    stc_loss_spec s;
+
+    /* MarginMSE: [B] margins (width 0), [B, k] margins, [B, 1+k] scores; DistillKLDiv [B, 1+k] */
+    static const struct {
+        stc_loss_type t;
+        int cols, width;
+        double scale;       /* of the teacher labels */
+        stc_similarity sim;
+        double ts, tt;      /* DistillKLDiv temperatures */
+        const char *name;
+    } sc[] = {
+        {STC_LOSS_MARGIN_MSE, 3, 0, 1.0, STC_SIM_DOT, 1.0, 1.0, "MarginMSE, one negative, [B] margins"},
+        {STC_LOSS_MARGIN_MSE, 4, 2, 1.0, STC_SIM_DOT, 1.0, 1.0, "MarginMSE, 2 negatives, [B, k] margins"},
+        {STC_LOSS_MARGIN_MSE, 5, 4, 0.3, STC_SIM_COS, 1.0, 1.0, "MarginMSE cos, 3 negatives, [B, 1+k] scores"},
+        {STC_LOSS_DISTILL_KL_DIV, 3, 2, 3.0, STC_SIM_DOT, 1.0, 1.0, "DistillKLDiv"},
+        {STC_LOSS_DISTILL_KL_DIV, 5, 4, 5.0, STC_SIM_COS, 0.1, 2.0, "DistillKLDiv cos, T_s 0.1, T_t 2"},
+    };
+    for (size_t i = 0; i < sizeof sc / sizeof sc[0]; i++) {
+        batch_init(&b, sc[i].cols, rng_int(3, 7), rng_int(4, 9), 1.0);
+        if (sc[i].width)
+            batch_scores(&b, sc[i].width, sc[i].scale);
+        else
+            batch_scalar_labels(&b, 2);
+        s = spec_of(sc[i].t);
+        s.similarity = sc[i].sim;
+        s.student_temperature = sc[i].ts;
+        s.teacher_temperature = sc[i].tt;
+        fd_check(sc[i].name, &s, &b);
+        batch_free(&b);
+    }
+
+    /* Batch*Triplet: euclidean and cosine, 1..3 classes */
+    static const struct { stc_loss_type t; const char *name; } bt[] = {
+        {STC_LOSS_BATCH_ALL_TRIPLET, "BatchAll"},
+        {STC_LOSS_BATCH_HARD_TRIPLET, "BatchHard"},
+        {STC_LOSS_BATCH_SEMI_HARD_TRIPLET, "BatchSemiHard"},
+        {STC_LOSS_BATCH_HARD_SOFT_MARGIN_TRIPLET, "BatchHardSoftMargin"},
+    };
+    for (int i = 0; i < 4; i++)
+        for (int cosine = 0; cosine < 2; cosine++)
+            for (int classes = 1; classes <= 3; classes++) {
+                char name[80];
+                snprintf(name, sizeof name, "%s %s, %d class%s", bt[i].name, cosine ? "cosine" : "euclidean",
+                         classes, classes > 1 ? "es" : "");
+                batch_init(&b, 1, rng_int(5, 8), rng_int(4, 9), 1.0);
+                batch_classes(&b, classes);
+                s = spec_of(bt[i].t);
+                s.distance = cosine ? STC_DIST_COSINE : STC_DIST_EUCLIDEAN;
+                s.margin = cosine ? 0.4 : 1.5;
+                fd_check(name, &s, &b);
+                batch_free(&b);
+            }
+
+    /* MegaBatchMargin, GOR */
+    batch_init(&b, 2, rng_int(3, 7), rng_int(4, 9), 1.0);
+    s = spec_of(STC_LOSS_MEGA_BATCH_MARGIN);
+    fd_check("MegaBatchMargin", &s, &b);
+    batch_free(&b);
+    batch_init(&b, 2, 6, 5, 1.0);
+    for (int i = 0; i < 6 * 5; i++)
+        b.x[1][i] = b.x[0][i] + 0.3 * b.x[1][i]; /* some positives past the margin */
+    s = spec_of(STC_LOSS_MEGA_BATCH_MARGIN);
+    s.positive_margin = 0.9;
+    s.negative_margin = 0.1;
+    fd_check("MegaBatchMargin, near positives", &s, &b);
+    batch_free(&b);
+    batch_init(&b, 3, rng_int(3, 7), rng_int(4, 9), 1.0);
+    s = spec_of(STC_LOSS_GLOBAL_ORTHOGONAL_REGULARIZATION);
+    fd_check("GlobalOrthogonalRegularization cos, mean", &s, &b);
+    batch_free(&b);
+    batch_init(&b, 2, rng_int(3, 7), 3, 1.0);
+    s = spec_of(STC_LOSS_GLOBAL_ORTHOGONAL_REGULARIZATION);
+    s.similarity = STC_SIM_DOT;
+    s.aggregation_sum = 1;
+    s.mean_weight = 0.5;
+    s.second_moment_weight = 2.0;
+    fd_check("GlobalOrthogonalRegularization dot, sum", &s, &b);
+    batch_free(&b);
+
+    /* Matryoshka around them */
+    int dims[] = {9, 4};
+    double w[] = {1.0, 0.5};
+    batch_init(&b, 1, 7, 9, 1.0);
+    batch_classes(&b, 3);
+    s = spec_of(STC_LOSS_BATCH_SEMI_HARD_TRIPLET);
+    s.margin = 1.0;
+    CHECK(stc_loss_spec_set_matryoshka(&s, dims, w, 2, -1, 9) == 0);
+    fd_check("Matryoshka(BatchSemiHard)", &s, &b);
+    batch_free(&b);
+    batch_init(&b, 4, 5, 9, 1.0);
+    batch_scores(&b, 3, 2.0);
+    s = spec_of(STC_LOSS_DISTILL_KL_DIV);
+    CHECK(stc_loss_spec_set_matryoshka(&s, dims, w, 2, -1, 9) == 0);
+    fd_check("Matryoshka(DistillKLDiv)", &s, &b);
+    batch_free(&b);
+}
+
+/* GOR's parts; Batch*Triplet edge cases without a valid triplet. */
+static void test_more_values(void)
+{
+    batch b;
+    batch_init(&b, 2, 5, 6, 1.0);
+    stc_loss_spec s = spec_of(STC_LOSS_GLOBAL_ORTHOGONAL_REGULARIZATION);
+    stc_loss_result r;
+    CHECK(stc_loss_compute_f64(&s, (const double *const *)b.x, 2, 5, 6, NULL, &r, b.g) == 0);
+    CHECK(r.n_components == 2 && !strcmp(r.components[0].name, "gor_mean") &&
+          !strcmp(r.components[1].name, "gor_second_moment"));
+    CHECK(fabs(r.components[0].value + r.components[1].value - r.value) <= 1e-15);
+    s.mean_weight = 0.0;
+    CHECK(stc_loss_compute_f64(&s, (const double *const *)b.x, 2, 5, 6, NULL, &r, NULL) == 0);
+    CHECK(r.n_components == 1 && !strcmp(r.components[0].name, "gor_second_moment") &&
+          r.value == r.components[0].value);
+    batch_free(&b);
+
+    /* one class: BatchAll and BatchSemiHard... BatchAll 0, BatchHard = margin, zero gradients */
+    batch_init(&b, 1, 5, 4, 1.0);
+    batch_classes(&b, 1);
+    s = spec_of(STC_LOSS_BATCH_HARD_TRIPLET);
+    CHECK(stc_loss_compute_f64(&s, (const double *const *)b.x, 1, 5, 4, &b.L, &r, b.g) == 0);
+    double gmax = 0.0;
+    for (int i = 0; i < 20; i++)
+        gmax = fmax(gmax, fabs(b.g[0][i]));
+    CHECK_MSG(r.value == 5.0 && gmax == 0.0, "BatchHard, one class: loss %g (want the margin 5), |grad| %g", r.value,
+              gmax);
+    s = spec_of(STC_LOSS_BATCH_ALL_TRIPLET);
+    CHECK(stc_loss_compute_f64(&s, (const double *const *)b.x, 1, 5, 4, &b.L, &r, b.g) == 0 && r.value == 0.0);
+    batch_free(&b);
+    batch_init(&b, 1, 4, 4, 1.0);
+    batch_classes(&b, 4); /* all distinct: no positive pair */
+    s = spec_of(STC_LOSS_BATCH_SEMI_HARD_TRIPLET);
+    CHECK(stc_loss_compute_f64(&s, (const double *const *)b.x, 1, 4, 4, &b.L, &r, b.g) == 0 && r.value == 0.0);
+    batch_free(&b);
+}
+
+static void test_more_specs_and_errors(void)
+{
+    stc_loss_spec s;
+    CHECK(parse("{\"type\": \"MarginMSELoss\"}", &s) == 0 && s.type == STC_LOSS_MARGIN_MSE &&
+          s.similarity == STC_SIM_DOT);
+    CHECK(parse("{\"type\": \"DistillKLDivLoss\"}", &s) == 0 && s.similarity == STC_SIM_DOT &&
+          s.student_temperature == 1.0 && s.teacher_temperature == 1.0);
+    CHECK(parse("{\"type\": \"DistillKLDivLoss\", \"teacher_temperature\": 3, \"temperature\": 2, "
+                "\"student_temperature\": null}", &s) == 0);
+    CHECK(s.student_temperature == 2.0 && s.teacher_temperature == 3.0);
+    CHECK(parse("{\"type\": \"DistillKLDivLoss\", \"temperature\": 0}", &s) == STC_ERR_USAGE);
+    CHECK(strstr(stc_error_message(), "temperature") != NULL);
+    CHECK(parse("{\"type\": \"BatchHardTripletLoss\"}", &s) == 0 && s.margin == 5.0 &&
+          s.distance == STC_DIST_EUCLIDEAN);
+    CHECK(parse("{\"type\": \"BatchHardTripletLoss\", \"margin\": 5.0, \"distance_metric\": "
+                "\"eucledian_distance\"}", &s) == 0 && s.distance == STC_DIST_EUCLIDEAN);
+    CHECK(parse("{\"type\": \"BatchAllTripletLoss\", \"distance_metric\": "
+                "\"BatchHardTripletLossDistanceFunction.cosine_distance\"}", &s) == 0 &&
+          s.distance == STC_DIST_COSINE);
+    CHECK(parse("{\"type\": \"BatchSemiHardTripletLoss\", \"distance_metric\": \"manhattan_distance\"}", &s) ==
+          STC_ERR_USAGE);
+    CHECK(strstr(stc_error_message(), "distance_metric") != NULL);
+    CHECK(parse("{\"type\": \"BatchHardTripletLoss\", \"triplet_margin\": 1}", &s) == STC_ERR_USAGE);
+    CHECK(strstr(stc_error_message(), "triplet_margin") != NULL);
+    CHECK(parse("{\"type\": \"BatchHardSoftMarginTripletLoss\", \"margin\": 1}", &s) == STC_ERR_USAGE);
+    CHECK(parse("{\"type\": \"MegaBatchMarginLoss\"}", &s) == 0 && s.positive_margin == 0.8 &&
+          s.negative_margin == 0.3 && s.mini_batch_size == 50 && !stc_loss_is_cached(s.type));
+    CHECK(parse("{\"type\": \"MegaBatchMarginLoss\", \"use_mini_batched_version\": false, \"mini_batch_size\": 8, "
+                "\"mini_batch_num_tokens\": null, \"show_progress_bar\": true}", &s) == 0);
+    CHECK(parse("{\"type\": \"MegaBatchMarginLoss\", \"mini_batch_num_tokens\": 4096}", &s) == STC_ERR_USAGE);
+    CHECK(parse("{\"type\": \"GlobalOrthogonalRegularizationLoss\"}", &s) == 0 && s.similarity == STC_SIM_COS &&
+          s.mean_weight == 1.0 && s.second_moment_weight == 1.0 && !s.aggregation_sum);
+    CHECK(parse("{\"type\": \"GlobalOrthogonalRegularizationLoss\", \"mean_weight\": null, "
+                "\"similarity_fct\": \"dot_score\", \"aggregation\": \"sum\"}", &s) == 0 &&
+          s.mean_weight == 0.0 && s.similarity == STC_SIM_DOT && s.aggregation_sum);
+    CHECK(parse("{\"type\": \"GlobalOrthogonalRegularizationLoss\", \"mean_weight\": 0, "
+                "\"second_moment_weight\": null}", &s) == STC_ERR_USAGE);
+    CHECK(parse("{\"type\": \"GlobalOrthogonalRegularizationLoss\", \"aggregation\": \"max\"}", &s) ==
+          STC_ERR_USAGE);
+    CHECK(parse("{\"type\": \"MatryoshkaLoss\", \"loss\": {\"type\": \"GlobalOrthogonalRegularizationLoss\"}, "
+                "\"matryoshka_dims\": [8]}", &s) == STC_ERR_USAGE);
+    CHECK(parse("{\"type\": \"MatryoshkaLoss\", \"loss\": {\"type\": \"BatchSemiHardTripletLoss\"}, "
+                "\"matryoshka_dims\": [8, 4]}", &s) == 0 && s.matryoshka_n_dims == 2);
+    CHECK(parse("{\"type\": \"MarginMSELoss\", \"scale\": 2}", &s) == STC_ERR_USAGE);
+    CHECK(strstr(stc_error_message(), "'scale'") != NULL);
+
+    /* datasets that do not fit: the messages name what is missing */
+    s = spec_of(STC_LOSS_BATCH_HARD_TRIPLET);
+    CHECK(stc_loss_check_dataset(&s, 1, 1, 8) == 0);
+    CHECK(stc_loss_check_dataset(&s, 2, 1, 8) == STC_ERR_USAGE);
+    CHECK(strstr(stc_error_message(), "BatchHardTripletLoss: needs 1 text column and an integer label") != NULL);
+    CHECK(stc_loss_check_dataset(&s, 1, 0, 8) == STC_ERR_USAGE);
+    CHECK(strstr(stc_error_message(), "BatchHardTripletLoss: needs 1 text column and an integer label") != NULL);
+    CHECK(stc_loss_check_dataset(&s, 1, 3, 8) == STC_ERR_USAGE);
+    s = spec_of(STC_LOSS_MARGIN_MSE);
+    CHECK(stc_loss_check_dataset(&s, 3, 1, 8) == 0);
+    CHECK(stc_loss_check_dataset(&s, 3, 2, 8) == 0);
+    CHECK(stc_loss_check_dataset(&s, 4, 2, 8) == 0);
+    CHECK(stc_loss_check_dataset(&s, 4, 3, 8) == 0);
+    CHECK(stc_loss_check_dataset(&s, 4, 1, 8) == STC_ERR_USAGE);
+    CHECK(strstr(stc_error_message(), "teacher margin") != NULL);
+    CHECK(stc_loss_check_dataset(&s, 3, 0, 8) == STC_ERR_USAGE);
+    CHECK(stc_loss_check_dataset(&s, 2, 1, 8) == STC_ERR_USAGE);
+    s = spec_of(STC_LOSS_DISTILL_KL_DIV);
+    CHECK(stc_loss_check_dataset(&s, 3, 2, 8) == 0);
+    CHECK(stc_loss_check_dataset(&s, 3, 1, 8) == STC_ERR_USAGE);
+    CHECK(strstr(stc_error_message(), "2 teacher scores") != NULL);
+    CHECK(stc_loss_check_dataset(&s, 4, 2, 8) == STC_ERR_USAGE);
+    s = spec_of(STC_LOSS_MEGA_BATCH_MARGIN);
+    CHECK(stc_loss_check_dataset(&s, 2, 0, 8) == 0);
+    CHECK(stc_loss_check_dataset(&s, 3, 0, 8) == STC_ERR_USAGE);
+    CHECK(strstr(stc_error_message(), "(anchor, positive)") != NULL);
+    s = spec_of(STC_LOSS_GLOBAL_ORTHOGONAL_REGULARIZATION);
+    CHECK(stc_loss_check_dataset(&s, 1, 0, 8) == 0 && stc_loss_check_dataset(&s, 4, 1, 8) == 0);
+
+    /* non-finite teacher scores and class labels are data errors */
+    batch b;
+    batch_init(&b, 3, 4, 5, 1.0);
+    batch_scores(&b, 2, 1.0);
+    b.labels[3] = NAN;
+    stc_loss_result r;
+    s = spec_of(STC_LOSS_DISTILL_KL_DIV);
+    CHECK(stc_loss_compute_f64(&s, (const double *const *)b.x, 3, 4, 5, &b.L, &r, NULL) == STC_ERR_DATA);
+    batch_free(&b);
+    batch_init(&b, 1, 4, 5, 1.0);
+    batch_classes(&b, 2);
+    b.labels[1] = INFINITY;
+    s = spec_of(STC_LOSS_BATCH_ALL_TRIPLET);
+    CHECK(stc_loss_compute_f64(&s, (const double *const *)b.x, 1, 4, 5, &b.L, &r, NULL) == STC_ERR_DATA);
+    batch_free(&b);
+}
+
 int main(void)
 {
     printf("finite differences (float64):\n");
     test_fd_all();
     test_fd_inbatch();
+    test_fd_more();
     printf("chunked == full:\n");
     test_chunked();
     printf("ranks:\n");
@@ -840,5 +1111,7 @@ int main(void)
     test_normalize_clamp();
     test_matryoshka_sampling();
     test_specs_and_errors();
+    test_more_values();
+    test_more_specs_and_errors();
     return check_report("test_losses");
 }

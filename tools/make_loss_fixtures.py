@@ -39,6 +39,7 @@ import sentence_transformers
 from sentence_transformers.sentence_transformer import losses as L
 from sentence_transformers.sentence_transformer.losses.contrastive import SiameseDistanceMetric
 from sentence_transformers.sentence_transformer.losses.triplet import TripletDistanceMetric
+from sentence_transformers.sentence_transformer.losses.batch_hard_triplet import BatchHardTripletLossDistanceFunction
 from sentence_transformers import util
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -67,8 +68,13 @@ def rand_cols(rng, n_cols, B, D, scale=1.0):
     return [(rng.standard_normal((B, D)) * scale).astype(np.float32).astype(np.float64) for _ in range(n_cols)]
 
 
-def run_case(name, loss_json, make_loss, cols, labels=None, cached_chunk=None):
-    """Evaluates the loss on cols (list of [B, D] arrays) and records it."""
+def run_case(name, loss_json, make_loss, cols, labels=None, cached_chunk=None, grad_cache=False):
+    """Evaluates the loss on cols (list of [B, D] arrays) and records it.
+
+    grad_cache: call calculate_loss(with_backward=True) on detached chunk
+    leaves, as a GradCache loss's first pass does (MegaBatchMarginLoss's
+    mini-batched version); the chunks' gradients are the cached ones that
+    the second pass back-propagates through the model."""
     embs = [torch.tensor(c, dtype=torch.float64, requires_grad=True) for c in cols]
     model = StandIn(embs)
     loss_mod = make_loss(model)
@@ -79,13 +85,24 @@ def run_case(name, loss_json, make_loss, cols, labels=None, cached_chunk=None):
         labels = np.asarray(labels, dtype=np.float32).astype(np.float64)
         lab_t = torch.tensor(labels, dtype=torch.float64)
     features = [{"col": i} for i in range(len(cols))]
-    if cached_chunk is not None:
-        reps = [[e[b : b + cached_chunk] for b in range(0, e.shape[0], cached_chunk)] for e in embs]
-        value = loss_mod.calculate_loss(reps, lab_t, with_backward=False)
+    parts = None
+    if grad_cache:
+        reps = [[e[b : b + cached_chunk].detach().requires_grad_() for b in range(0, e.shape[0], cached_chunk)]
+                for e in embs]
+        value = loss_mod.calculate_loss(reps, lab_t, with_backward=True)
+        grads = [torch.cat([r.grad if r.grad is not None else torch.zeros_like(r) for r in col]).numpy()
+                 for col in reps]
     else:
-        value = loss_mod(features, lab_t)
-    value.backward()
-    grads = [(e.grad if e.grad is not None else torch.zeros_like(e)).detach().numpy() for e in embs]
+        if cached_chunk is not None:
+            reps = [[e[b : b + cached_chunk] for b in range(0, e.shape[0], cached_chunk)] for e in embs]
+            value = loss_mod.calculate_loss(reps, lab_t, with_backward=False)
+        else:
+            value = loss_mod(features, lab_t)
+        if isinstance(value, dict):  # a loss with named parts: the trainer sums them
+            parts = {k: float(v.detach()) for k, v in value.items()}
+            value = sum(value.values())
+        value.backward()
+        grads = [(e.grad if e.grad is not None else torch.zeros_like(e)).detach().numpy() for e in embs]
     B, D = cols[0].shape
     case = {
         "name": name,
@@ -105,6 +122,8 @@ def run_case(name, loss_json, make_loss, cols, labels=None, cached_chunk=None):
             "width": arr.shape[-1] if arr.ndim >= 2 else 0,
             "values": arr.reshape(-1).tolist(),
         }
+    if parts is not None:
+        case["components"] = parts
     return case
 
 
@@ -229,7 +248,142 @@ def build_cases():
                   "matryoshka_weights": [1.0, 2.0]},
                  lambda m: L.MatryoshkaLoss(m, L.MSELoss(m), [6, 3], [1.0, 2.0]),
                  rand_cols(rng, 1, 4, 6), rng.standard_normal((4, 6)).astype(np.float32).astype(np.float64)))
+    build_more_cases(rng, add)
     return cases
+
+
+def teacher_scores(rng, B, n, scale=1.0):
+    return (rng.standard_normal((B, n)) * scale).astype(np.float32).astype(np.float64)
+
+
+def build_more_cases(rng, add):
+    """MarginMSE, DistillKLDiv, the batch triplet losses, MegaBatchMargin,
+    GlobalOrthogonalRegularization (appended: the cases above keep their
+    random inputs)."""
+    # ---- MarginMSELoss: [B] margins, [B, k] margins, [B, 1+k] scores
+    add(run_case("margin_mse_one_negative", {"type": "MarginMSELoss"}, lambda m: L.MarginMSELoss(m),
+                 rand_cols(rng, 3, 5, 6), rng.standard_normal(5)))
+    add(run_case("margin_mse_one_negative_scores", {"type": "MarginMSELoss"}, lambda m: L.MarginMSELoss(m),
+                 rand_cols(rng, 3, 4, 5), teacher_scores(rng, 4, 2)))
+    add(run_case("margin_mse_two_negatives_scores", {"type": "MarginMSELoss"}, lambda m: L.MarginMSELoss(m),
+                 rand_cols(rng, 4, 6, 5), teacher_scores(rng, 6, 3)))
+    add(run_case("margin_mse_three_negatives_margins_cos",
+                 {"type": "MarginMSELoss", "similarity_fct": "pairwise_cos_sim"},
+                 lambda m: L.MarginMSELoss(m, similarity_fct=util.pairwise_cos_sim),
+                 rand_cols(rng, 5, 4, 7), teacher_scores(rng, 4, 3, 0.3)))
+
+    # ---- DistillKLDivLoss
+    add(run_case("distill_kl_default", {"type": "DistillKLDivLoss"}, lambda m: L.DistillKLDivLoss(m),
+                 rand_cols(rng, 3, 5, 6), teacher_scores(rng, 5, 2, 3.0)))
+    add(run_case("distill_kl_temperature_2", {"type": "DistillKLDivLoss", "temperature": 2.0},
+                 lambda m: L.DistillKLDivLoss(m, temperature=2.0), rand_cols(rng, 4, 6, 5),
+                 teacher_scores(rng, 6, 3, 4.0)))
+    # student_temperature before temperature in the config: the override still wins
+    add(run_case("distill_kl_student_teacher_cos",
+                 {"type": "DistillKLDivLoss", "student_temperature": 0.05, "temperature": 2.0,
+                  "teacher_temperature": 3.0, "similarity_fct": "pairwise_cos_sim"},
+                 lambda m: L.DistillKLDivLoss(m, similarity_fct=util.pairwise_cos_sim, temperature=2.0,
+                                              student_temperature=0.05, teacher_temperature=3.0),
+                 rand_cols(rng, 5, 4, 6), teacher_scores(rng, 4, 4, 5.0)))
+    underflow = teacher_scores(rng, 4, 3, 1.0)
+    underflow[1] = [900.0, 0.0, -900.0]  # softmax underflows to exact zeros: xlogy's 0 log 0 = 0
+    add(run_case("distill_kl_teacher_underflow", {"type": "DistillKLDivLoss"}, lambda m: L.DistillKLDivLoss(m),
+                 rand_cols(rng, 4, 4, 5, scale=0.5), underflow))
+
+    # ---- Batch*TripletLoss: one column, class labels
+    BH = BatchHardTripletLossDistanceFunction
+    batch_losses = [
+        ("batch_all", "BatchAllTripletLoss", L.BatchAllTripletLoss, True),
+        ("batch_hard", "BatchHardTripletLoss", L.BatchHardTripletLoss, True),
+        ("batch_semi_hard", "BatchSemiHardTripletLoss", L.BatchSemiHardTripletLoss, True),
+        ("batch_hard_soft_margin", "BatchHardSoftMarginTripletLoss", L.BatchHardSoftMarginTripletLoss, False),
+    ]
+    label_sets = [
+        ("dup_labels", 8, 5, [0, 0, 1, 1, 2, 2, 0, 1]),
+        ("lonely_anchors", 6, 4, [0, 0, 1, 2, 2, 3]),   # anchors 2 and 5 have no positive
+        ("one_class", 5, 6, [3, 3, 3, 3, 3]),            # no negatives: no valid triplet
+        ("all_distinct", 4, 5, [0, 1, 2, 3]),            # no positives: no valid triplet
+        ("two_classes", 7, 3, [1, 0, 1, 0, 1, 0, 0]),
+    ]
+    for short, cls_name, cls, has_margin in batch_losses:
+        for lname, B, D, labels in label_sets:
+            margin = 1.0 if lname != "two_classes" else 0.2
+            j = {"type": cls_name}
+            kw = {}
+            if has_margin:
+                j["margin"] = margin
+                kw["margin"] = margin
+            add(run_case(f"{short}_{lname}", j, lambda m, cls=cls, kw=kw: cls(m, **kw),
+                         rand_cols(rng, 1, B, D), [float(x) for x in labels]))
+        # the default margin 5, Python's spelling of the distance function
+        add(run_case(f"{short}_default_eucledian",
+                     {"type": cls_name, "distance_metric": "BatchHardTripletLossDistanceFunction.eucledian_distance"},
+                     lambda m, cls=cls: cls(m, distance_metric=BH.eucledian_distance),
+                     rand_cols(rng, 1, 6, 4), [0.0, 1.0, 0.0, 1.0, 2.0, 2.0]))
+        j = {"type": cls_name, "distance_metric": "cosine_distance"}
+        kw = {"distance_metric": BH.cosine_distance}
+        if has_margin:
+            j["margin"] = 0.3
+            kw["margin"] = 0.3
+        add(run_case(f"{short}_cosine", j, lambda m, cls=cls, kw=kw: cls(m, **kw),
+                     rand_cols(rng, 1, 7, 5), [0.0, 1.0, 0.0, 1.0, 2.0, 2.0, 1.0]))
+
+    # ---- MegaBatchMarginLoss: whole batch, GradCache chunks, one row, near positives
+    add(run_case("mega_batch_whole", {"type": "MegaBatchMarginLoss", "use_mini_batched_version": False},
+                 lambda m: L.MegaBatchMarginLoss(m, use_mini_batched_version=False), rand_cols(rng, 2, 6, 5)))
+    add(run_case("mega_batch_mini_batched_chunks_of_2", {"type": "MegaBatchMarginLoss", "mini_batch_size": 2},
+                 lambda m: L.MegaBatchMarginLoss(m, mini_batch_size=2), rand_cols(rng, 2, 7, 5),
+                 cached_chunk=2, grad_cache=True))
+    near = rand_cols(rng, 2, 6, 4)
+    near[1] = (near[0] + 0.3 * near[1]).astype(np.float32).astype(np.float64)  # some positives past the margin
+    add(run_case("mega_batch_near_positives",
+                 {"type": "MegaBatchMarginLoss", "positive_margin": 0.9, "negative_margin": 0.1,
+                  "use_mini_batched_version": False},
+                 lambda m: L.MegaBatchMarginLoss(m, positive_margin=0.9, negative_margin=0.1,
+                                                 use_mini_batched_version=False), near))
+    add(run_case("mega_batch_one_row", {"type": "MegaBatchMarginLoss", "use_mini_batched_version": False},
+                 lambda m: L.MegaBatchMarginLoss(m, use_mini_batched_version=False), rand_cols(rng, 2, 1, 5)))
+
+    # ---- GlobalOrthogonalRegularizationLoss (a dict of parts)
+    add(run_case("gor_default", {"type": "GlobalOrthogonalRegularizationLoss"},
+                 lambda m: L.GlobalOrthogonalRegularizationLoss(m), rand_cols(rng, 2, 5, 6)))
+    add(run_case("gor_sum_dot_weights",
+                 {"type": "GlobalOrthogonalRegularizationLoss", "similarity_fct": "dot_score", "mean_weight": 0.5,
+                  "second_moment_weight": 2.0, "aggregation": "sum"},
+                 lambda m: L.GlobalOrthogonalRegularizationLoss(m, similarity_fct=util.dot_score, mean_weight=0.5,
+                                                                second_moment_weight=2.0, aggregation="sum"),
+                 rand_cols(rng, 3, 4, 5, scale=0.5)))
+    add(run_case("gor_mean_only", {"type": "GlobalOrthogonalRegularizationLoss", "second_moment_weight": None},
+                 lambda m: L.GlobalOrthogonalRegularizationLoss(m, second_moment_weight=None),
+                 rand_cols(rng, 1, 6, 4)))
+    add(run_case("gor_one_row", {"type": "GlobalOrthogonalRegularizationLoss"},
+                 lambda m: L.GlobalOrthogonalRegularizationLoss(m), rand_cols(rng, 2, 1, 4)))
+
+    # ---- MatryoshkaLoss around the new losses
+    add(run_case("matryoshka_batch_hard_triplet",
+                 {"type": "MatryoshkaLoss", "loss": {"type": "BatchHardTripletLoss", "margin": 1.0},
+                  "matryoshka_dims": [3, 6], "matryoshka_weights": [2.0, 1.0]},
+                 lambda m: L.MatryoshkaLoss(m, L.BatchHardTripletLoss(m, margin=1.0), [3, 6], [2.0, 1.0]),
+                 rand_cols(rng, 1, 6, 6), [0.0, 1.0, 0.0, 1.0, 2.0, 2.0]))
+    add(run_case("matryoshka_batch_all_triplet",
+                 {"type": "MatryoshkaLoss", "loss": {"type": "BatchAllTripletLoss", "margin": 0.5},
+                  "matryoshka_dims": [8, 4]},
+                 lambda m: L.MatryoshkaLoss(m, L.BatchAllTripletLoss(m, margin=0.5), [8, 4]),
+                 rand_cols(rng, 1, 7, 8), [0.0, 1.0, 0.0, 1.0, 2.0, 2.0, 1.0]))
+    add(run_case("matryoshka_margin_mse",
+                 {"type": "MatryoshkaLoss", "loss": {"type": "MarginMSELoss"}, "matryoshka_dims": [8, 4]},
+                 lambda m: L.MatryoshkaLoss(m, L.MarginMSELoss(m), [8, 4]),
+                 rand_cols(rng, 4, 5, 8), teacher_scores(rng, 5, 3, 0.5)))
+    add(run_case("matryoshka_distill_kl",
+                 {"type": "MatryoshkaLoss", "loss": {"type": "DistillKLDivLoss", "temperature": 0.5},
+                  "matryoshka_dims": [6, 2], "matryoshka_weights": [1.0, 0.5]},
+                 lambda m: L.MatryoshkaLoss(m, L.DistillKLDivLoss(m, temperature=0.5), [6, 2], [1.0, 0.5]),
+                 rand_cols(rng, 3, 4, 6), teacher_scores(rng, 4, 2)))
+    add(run_case("matryoshka_mega_batch",
+                 {"type": "MatryoshkaLoss", "loss": {"type": "MegaBatchMarginLoss", "use_mini_batched_version": False},
+                  "matryoshka_dims": [7, 3]},
+                 lambda m: L.MatryoshkaLoss(m, L.MegaBatchMarginLoss(m, use_mini_batched_version=False), [7, 3]),
+                 rand_cols(rng, 2, 5, 7)))
 
 
 def main():

@@ -22,7 +22,40 @@ typedef struct {
     stc_loss_labels_f64 labels;              /* as given (Matryoshka slices teacher labels) */
     int inbatch;                             /* 1: x[0] anchors, x[1] candidates, geo below */
     stc_inbatch_geometry geo;
+    stc_loss_result *parts;                  /* a loss with named parts (GOR) writes them here; may be NULL */
 } stc_loss_input;
+
+/* The matrices of an input set as a similarity sees them: rows
+ * F.normalize'd (cos_sim, pairwise_cos_sim) or the rows themselves (dot),
+ * with zeroed gradient buffers for them when a gradient is wanted. */
+typedef struct {
+    int n_mats, dim, normed;
+    int rows[STC_LOSS_MAX_COLUMNS];
+    const double *h[STC_LOSS_MAX_COLUMNS];   /* [rows[m], dim]: unit rows, or in->x[m] */
+    double *nrm[STC_LOSS_MAX_COLUMNS];       /* [rows[m]]: norms before the clamp (normed only) */
+    double *gh[STC_LOSS_MAX_COLUMNS];        /* [rows[m], dim]: d loss / d h, accumulated (+=) by the loss */
+} stc_loss_rows;
+
+/* Fills r from in (normalised when normed; gradient buffers when grad);
+ * 0 or STC_ERR_NOMEM (r is then freed). */
+int stc_loss_rows_init(stc_loss_rows *r, const stc_loss_input *in, int normed, int grad);
+
+/* dx[m] = d loss / d x[m] from r->gh (through the normalisation), assigned. */
+void stc_loss_rows_backward(const stc_loss_rows *r, double *const *dx);
+
+void stc_loss_rows_free(stc_loss_rows *r);
+
+/* A value and its position; stc_loss_ranked_cmp orders them ascending by
+ * value, ties by position (qsort then gives torch's stable sort). */
+typedef struct {
+    double v;
+    int idx;
+} stc_loss_ranked;
+
+int stc_loss_ranked_cmp(const void *a, const void *b);
+
+/* Dot product of two rows of width D. */
+double stc_loss_dot(const double *x, const double *y, int D);
 
 /* The in-batch (MNRL) family: loss and assigned d(anchors), d(cands)
  * (both NULL: value only). Geometry already validated. */
@@ -30,10 +63,26 @@ int stc_loss_mnrl_f64(const stc_loss_spec *spec, const double *anchors, const do
                       const stc_inbatch_geometry *geo, int D, double *loss, double *danchors,
                       double *dcands);
 
-/* Every other loss on text columns in->x[0..n_mats) of in->rows[0] rows:
- * loss and assigned gradients dx[m] (dx NULL: value only). */
+/* The losses below take text columns in->x[0..n_mats) of in->rows[0] rows
+ * and return the loss and assigned gradients dx[m] (dx NULL: value only);
+ * shapes and labels already checked (losses.c). */
+
+/* CoSENT, AnglE, CosineSimilarity, MSE, Triplet, (Online)Contrastive. */
 int stc_loss_pairwise_f64(const stc_loss_spec *spec, const stc_loss_input *in, double *loss,
                           double *const *dx);
+
+/* MarginMSELoss, DistillKLDivLoss (loss_distill.c). */
+int stc_loss_distill_f64(const stc_loss_spec *spec, const stc_loss_input *in, double *loss,
+                         double *const *dx);
+
+/* BatchAll / BatchHard / BatchSemiHard / BatchHardSoftMargin TripletLoss
+ * (loss_batch_triplet.c). */
+int stc_loss_batch_triplet_f64(const stc_loss_spec *spec, const stc_loss_input *in, double *loss,
+                               double *const *dx);
+
+/* MegaBatchMarginLoss, GlobalOrthogonalRegularizationLoss (loss_batch_similarity.c). */
+int stc_loss_batch_similarity_f64(const stc_loss_spec *spec, const stc_loss_input *in, double *loss,
+                                  double *const *dx);
 
 /* F.normalize(x, p=2, dim=-1, eps): y = x / max(||x||, eps) row by row;
  * norm[r] = ||x_r|| (before the clamp). y may not alias x. */

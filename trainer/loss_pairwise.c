@@ -183,21 +183,6 @@ static void distance_backward(double *gx, double *gy, pair_distance kind, const 
 
 /* ---- CoSENT / AnglE ---------------------------------------------------- */
 
-typedef struct {
-    double label;
-    int idx;
-} label_index;
-
-static int cmp_label(const void *a, const void *b)
-{
-    const label_index *x = a, *y = b;
-    if (x->label < y->label)
-        return -1;
-    if (x->label > y->label)
-        return 1;
-    return x->idx - y->idx;
-}
-
 /*
  * loss = logsumexp({0} U {s_i - s_j : label_i < label_j}) of n scores and
  * ds = d loss / d s, in O(n log n) as 6.3 does (sorted by label; ties
@@ -207,7 +192,7 @@ static int cmp_label(const void *a, const void *b)
  */
 static int cosent_core(const double *s, const double *lab, int n, double *loss, double *ds)
 {
-    label_index *ord = stc_malloc((size_t)n * sizeof(*ord), "cosent order");
+    stc_loss_ranked *ord = stc_malloc((size_t)n * sizeof(*ord), "cosent order");
     double *term = stc_malloc((size_t)n * sizeof(double), "cosent terms");
     if (!ord || !term) {
         free(ord);
@@ -215,14 +200,14 @@ static int cosent_core(const double *s, const double *lab, int n, double *loss, 
         return STC_ERR_NOMEM;
     }
     for (int i = 0; i < n; i++)
-        ord[i] = (label_index){lab[i], i};
-    qsort(ord, (size_t)n, sizeof(*ord), cmp_label);
+        ord[i] = (stc_loss_ranked){lab[i], i};
+    qsort(ord, (size_t)n, sizeof(*ord), stc_loss_ranked_cmp);
 
     /* Groups of equal labels, from the highest down: suffix over higher groups. */
     double suf = -INFINITY;
     for (int e = n; e > 0;) {
         int g = e - 1;
-        while (g > 0 && ord[g - 1].label == ord[e - 1].label)
+        while (g > 0 && ord[g - 1].v == ord[e - 1].v)
             g--;
         double grp = -INFINITY;
         for (int t = g; t < e; t++) {
@@ -242,7 +227,7 @@ static int cosent_core(const double *s, const double *lab, int n, double *loss, 
         double pre = -INFINITY;
         for (int g = 0; g < n;) {
             int e = g + 1;
-            while (e < n && ord[e].label == ord[g].label)
+            while (e < n && ord[e].v == ord[g].v)
                 e++;
             double grp = -INFINITY;
             for (int t = g; t < e; t++) {

@@ -51,6 +51,74 @@ void stc_loss_normalize_rows_backward(double *dx, const double *dy, const double
     }
 }
 
+int stc_loss_ranked_cmp(const void *a, const void *b)
+{
+    const stc_loss_ranked *x = a, *y = b;
+    if (x->v < y->v)
+        return -1;
+    if (x->v > y->v)
+        return 1;
+    return x->idx - y->idx;
+}
+
+double stc_loss_dot(const double *x, const double *y, int D)
+{
+    double s = 0.0;
+    for (int j = 0; j < D; j++)
+        s += x[j] * y[j];
+    return s;
+}
+
+void stc_loss_rows_free(stc_loss_rows *r)
+{
+    for (int m = 0; m < r->n_mats; m++) {
+        if (r->normed)
+            free((double *)r->h[m]);
+        free(r->nrm[m]);
+        free(r->gh[m]);
+        r->h[m] = r->nrm[m] = r->gh[m] = NULL;
+    }
+}
+
+int stc_loss_rows_init(stc_loss_rows *r, const stc_loss_input *in, int normed, int grad)
+{
+    memset(r, 0, sizeof(*r));
+    r->n_mats = in->n_mats;
+    r->dim = in->dim;
+    r->normed = normed;
+    for (int m = 0; m < in->n_mats; m++) {
+        const size_t n = (size_t)in->rows[m] * in->dim;
+        r->rows[m] = in->rows[m];
+        if (normed) {
+            double *h = stc_malloc(n * sizeof(double), "unit rows");
+            r->h[m] = h;
+            r->nrm[m] = stc_malloc((size_t)in->rows[m] * sizeof(double), "row norms");
+            if (!h || !r->nrm[m])
+                goto err_free;
+            stc_loss_normalize_rows(h, r->nrm[m], in->x[m], in->rows[m], in->dim, STC_NORMALIZE_EPS);
+        } else {
+            r->h[m] = in->x[m];
+        }
+        if (grad && !(r->gh[m] = stc_calloc(n, sizeof(double), "unit row gradient")))
+            goto err_free;
+    }
+    return STC_OK;
+err_free:
+    stc_loss_rows_free(r);
+    return STC_ERR_NOMEM;
+}
+
+void stc_loss_rows_backward(const stc_loss_rows *r, double *const *dx)
+{
+    for (int m = 0; m < r->n_mats; m++) {
+        if (r->normed)
+            stc_loss_normalize_rows_backward(dx[m], r->gh[m], r->h[m], r->nrm[m], r->rows[m], r->dim,
+                                             STC_NORMALIZE_EPS);
+        else
+            memcpy(dx[m], r->gh[m], (size_t)r->rows[m] * r->dim * sizeof(double));
+    }
+}
+
 /* ---- names, defaults, validation ------------------------------------------- */
 
 static const char *const TYPE_NAMES[STC_LOSS_TYPE_COUNT] = {
@@ -65,7 +133,27 @@ static const char *const TYPE_NAMES[STC_LOSS_TYPE_COUNT] = {
     [STC_LOSS_TRIPLET] = "TripletLoss",
     [STC_LOSS_CONTRASTIVE] = "ContrastiveLoss",
     [STC_LOSS_ONLINE_CONTRASTIVE] = "OnlineContrastiveLoss",
+    [STC_LOSS_MARGIN_MSE] = "MarginMSELoss",
+    [STC_LOSS_DISTILL_KL_DIV] = "DistillKLDivLoss",
+    [STC_LOSS_BATCH_ALL_TRIPLET] = "BatchAllTripletLoss",
+    [STC_LOSS_BATCH_HARD_TRIPLET] = "BatchHardTripletLoss",
+    [STC_LOSS_BATCH_SEMI_HARD_TRIPLET] = "BatchSemiHardTripletLoss",
+    [STC_LOSS_BATCH_HARD_SOFT_MARGIN_TRIPLET] = "BatchHardSoftMarginTripletLoss",
+    [STC_LOSS_MEGA_BATCH_MARGIN] = "MegaBatchMarginLoss",
+    [STC_LOSS_GLOBAL_ORTHOGONAL_REGULARIZATION] = "GlobalOrthogonalRegularizationLoss",
 };
+
+/* GOR returns a dict of parts; Python's MatryoshkaLoss computes
+ * weight * loss(...), a TypeError for a dict, so stc refuses the pair too. */
+#define MATRYOSHKA_NO_PARTS \
+    "MatryoshkaLoss cannot wrap %s: it returns a dict of parts, which Python's MatryoshkaLoss cannot weight either"
+
+/* 1 for the Batch*TripletLoss family (one text column, class labels). */
+static int is_batch_triplet(stc_loss_type t)
+{
+    return t == STC_LOSS_BATCH_ALL_TRIPLET || t == STC_LOSS_BATCH_HARD_TRIPLET ||
+           t == STC_LOSS_BATCH_SEMI_HARD_TRIPLET || t == STC_LOSS_BATCH_HARD_SOFT_MARGIN_TRIPLET;
+}
 
 const char *stc_loss_type_name(stc_loss_type type)
 {
@@ -85,7 +173,10 @@ int stc_loss_type_from_name(const char *name, stc_loss_type *type)
                       "CachedMultipleNegativesRankingLoss, MultipleNegativesSymmetricRankingLoss, "
                       "CachedMultipleNegativesSymmetricRankingLoss, CoSENTLoss, AnglELoss, "
                       "CosineSimilarityLoss, MSELoss, TripletLoss, ContrastiveLoss, "
-                      "OnlineContrastiveLoss, and MatryoshkaLoss around any of them)",
+                      "OnlineContrastiveLoss, MarginMSELoss, DistillKLDivLoss, BatchAllTripletLoss, "
+                      "BatchHardTripletLoss, BatchSemiHardTripletLoss, BatchHardSoftMarginTripletLoss, "
+                      "MegaBatchMarginLoss, GlobalOrthogonalRegularizationLoss, and MatryoshkaLoss around "
+                      "any of them but the last)",
                       name);
 }
 
@@ -130,6 +221,26 @@ void stc_loss_spec_init(stc_loss_spec *spec, stc_loss_type type)
         spec->distance = STC_DIST_COSINE;
         spec->margin = 0.5;
         spec->size_average = 1;
+        break;
+    case STC_LOSS_MARGIN_MSE:
+    case STC_LOSS_DISTILL_KL_DIV:
+        spec->similarity = STC_SIM_DOT; /* pairwise_dot_score */
+        spec->student_temperature = spec->teacher_temperature = 1.0;
+        break;
+    case STC_LOSS_BATCH_ALL_TRIPLET:
+    case STC_LOSS_BATCH_HARD_TRIPLET:
+    case STC_LOSS_BATCH_SEMI_HARD_TRIPLET:
+    case STC_LOSS_BATCH_HARD_SOFT_MARGIN_TRIPLET:
+        spec->distance = STC_DIST_EUCLIDEAN;
+        spec->margin = 5.0; /* unused by the soft-margin loss */
+        break;
+    case STC_LOSS_MEGA_BATCH_MARGIN:
+        spec->positive_margin = 0.8;
+        spec->negative_margin = 0.3;
+        spec->mini_batch_size = 50; /* Python's memory bound; stc computes the whole batch (losses.h) */
+        break;
+    case STC_LOSS_GLOBAL_ORTHOGONAL_REGULARIZATION:
+        spec->mean_weight = spec->second_moment_weight = 1.0;
         break;
     default:
         break;
@@ -182,6 +293,34 @@ int stc_loss_spec_validate(const stc_loss_spec *spec)
         if (!isfinite(spec->margin))
             return stc_errorf(STC_ERR_USAGE, "%s: margin must be finite", name);
     }
+    if (spec->type == STC_LOSS_MARGIN_MSE || spec->type == STC_LOSS_DISTILL_KL_DIV ||
+        spec->type == STC_LOSS_GLOBAL_ORTHOGONAL_REGULARIZATION)
+        if (spec->similarity != STC_SIM_COS && spec->similarity != STC_SIM_DOT)
+            return stc_errorf(STC_ERR_USAGE, "%s: unknown similarity %d", name, (int)spec->similarity);
+    if (spec->type == STC_LOSS_DISTILL_KL_DIV &&
+        !(spec->student_temperature > 0.0 && isfinite(spec->student_temperature) &&
+          spec->teacher_temperature > 0.0 && isfinite(spec->teacher_temperature)))
+        return stc_errorf(STC_ERR_USAGE, "%s: temperatures must be positive finite numbers (got %g, %g)", name,
+                          spec->student_temperature, spec->teacher_temperature);
+    if (is_batch_triplet(spec->type)) {
+        if (spec->distance != STC_DIST_EUCLIDEAN && spec->distance != STC_DIST_COSINE)
+            return stc_errorf(STC_ERR_USAGE, "%s: distance_metric must be euclidean_distance or cosine_distance",
+                              name);
+        if (!isfinite(spec->margin))
+            return stc_errorf(STC_ERR_USAGE, "%s: margin must be finite", name);
+    }
+    if (spec->type == STC_LOSS_MEGA_BATCH_MARGIN &&
+        (!isfinite(spec->positive_margin) || !isfinite(spec->negative_margin)))
+        return stc_errorf(STC_ERR_USAGE, "%s: margins must be finite", name);
+    if (spec->type == STC_LOSS_GLOBAL_ORTHOGONAL_REGULARIZATION) {
+        if (!isfinite(spec->mean_weight) || !isfinite(spec->second_moment_weight))
+            return stc_errorf(STC_ERR_USAGE, "%s: weights must be finite", name);
+        if (spec->mean_weight == 0.0 && spec->second_moment_weight == 0.0)
+            return stc_errorf(STC_ERR_USAGE, "%s: at least one of mean_weight or second_moment_weight must be non-zero",
+                              name);
+        if (spec->matryoshka_n_dims > 0)
+            return stc_errorf(STC_ERR_USAGE, MATRYOSHKA_NO_PARTS, name);
+    }
     if (spec->matryoshka_n_dims < 0 || spec->matryoshka_n_dims > STC_MATRYOSHKA_MAX_DIMS)
         return stc_errorf(STC_ERR_USAGE, "MatryoshkaLoss: between 1 and %d dims are supported",
                           STC_MATRYOSHKA_MAX_DIMS);
@@ -210,6 +349,8 @@ int stc_loss_spec_set_matryoshka(stc_loss_spec *spec, const int *dims, const dou
     if (n_dims_per_step != -1 && n_dims_per_step < 1)
         return stc_errorf(STC_ERR_USAGE, "MatryoshkaLoss: n_dims_per_step must be -1 or positive (got %d)",
                           n_dims_per_step);
+    if (spec->type == STC_LOSS_GLOBAL_ORTHOGONAL_REGULARIZATION)
+        return stc_errorf(STC_ERR_USAGE, MATRYOSHKA_NO_PARTS, stc_loss_type_name(spec->type));
     for (int i = 0; i < n_dims; i++) {
         if (dims[i] <= 0)
             return stc_errorf(STC_ERR_USAGE, "MatryoshkaLoss: all dimensions must be > 0 (got %d)", dims[i]);
@@ -258,6 +399,14 @@ static int key_allowed(stc_loss_type t, const char *k)
     static const char *const triplet[] = {"distance_metric", "triplet_margin", NULL};
     static const char *const contrastive[] = {"distance_metric", "margin", "size_average", NULL};
     static const char *const online[] = {"distance_metric", "margin", NULL};
+    static const char *const margin_mse[] = {"similarity_fct", NULL};
+    static const char *const distill[] = {"similarity_fct", "temperature", "student_temperature",
+                                          "teacher_temperature", NULL};
+    static const char *const batch_triplet[] = {"distance_metric", "margin", NULL};
+    static const char *const soft_margin[] = {"distance_metric", NULL};
+    static const char *const mega[] = {"positive_margin", "negative_margin", "use_mini_batched_version",
+                                       "mini_batch_size", "mini_batch_num_tokens", "show_progress_bar", NULL};
+    static const char *const gor[] = {"similarity_fct", "mean_weight", "second_moment_weight", "aggregation", NULL};
     const char *const *lists[2] = {NULL, NULL};
     switch (t) {
     case STC_LOSS_MNRL: lists[0] = mnrl; break;
@@ -271,6 +420,14 @@ static int key_allowed(stc_loss_type t, const char *k)
     case STC_LOSS_TRIPLET: lists[0] = triplet; break;
     case STC_LOSS_CONTRASTIVE: lists[0] = contrastive; break;
     case STC_LOSS_ONLINE_CONTRASTIVE: lists[0] = online; break;
+    case STC_LOSS_MARGIN_MSE: lists[0] = margin_mse; break;
+    case STC_LOSS_DISTILL_KL_DIV: lists[0] = distill; break;
+    case STC_LOSS_BATCH_ALL_TRIPLET:
+    case STC_LOSS_BATCH_HARD_TRIPLET:
+    case STC_LOSS_BATCH_SEMI_HARD_TRIPLET: lists[0] = batch_triplet; break;
+    case STC_LOSS_BATCH_HARD_SOFT_MARGIN_TRIPLET: lists[0] = soft_margin; break;
+    case STC_LOSS_MEGA_BATCH_MARGIN: lists[0] = mega; break;
+    case STC_LOSS_GLOBAL_ORTHOGONAL_REGULARIZATION: lists[0] = gor; break;
     default: break;
     }
     for (int l = 0; l < 2; l++)
@@ -320,7 +477,8 @@ static int parse_arg(const cJSON *it, const char *where, stc_loss_spec *spec)
     }
     if (!strcmp(k, "similarity_fct")) {
         const char *v = cJSON_GetStringValue(it);
-        int inb = stc_loss_is_inbatch(spec->type);
+        /* the in-batch family and GOR take matrix similarities, the others pairwise ones */
+        int inb = stc_loss_is_inbatch(spec->type) || t == STC_LOSS_GLOBAL_ORTHOGONAL_REGULARIZATION;
         if (v && (!strcmp(enum_name(v), inb ? "cos_sim" : "pairwise_cos_sim") || !strcasecmp(v, "cosine"))) {
             spec->similarity = STC_SIM_COS;
             return STC_OK;
@@ -332,7 +490,9 @@ static int parse_arg(const cJSON *it, const char *where, stc_loss_spec *spec)
         return stc_errorf(STC_ERR_USAGE, "%s: 'similarity_fct' must be \"%s\" or \"%s\"", where,
                           inb ? "cos_sim" : "pairwise_cos_sim", inb ? "dot_score" : "pairwise_dot_score");
     }
-    if (!strcmp(k, "gather_across_devices") || !strcmp(k, "show_progress_bar") || !strcmp(k, "size_average")) {
+    if (!strcmp(k, "gather_across_devices") || !strcmp(k, "show_progress_bar") || !strcmp(k, "size_average") ||
+        !strcmp(k, "use_mini_batched_version")) {
+        /* use_mini_batched_version changes only Python's memory use (losses.h) */
         if (!cJSON_IsBool(it))
             return stc_errorf(STC_ERR_USAGE, "%s: '%s' must be true or false", where, k);
         if (!strcmp(k, "gather_across_devices"))
@@ -419,6 +579,21 @@ static int parse_arg(const cJSON *it, const char *where, stc_loss_spec *spec)
             return STC_OK;
         return stc_errorf(STC_ERR_USAGE, "%s: '%s' other than %s is not supported by stc", where, k, want);
     }
+    if (!strcmp(k, "distance_metric") && is_batch_triplet(spec->type)) {
+        const char *v = cJSON_GetStringValue(it);
+        const char *n = v ? enum_name(v) : "";
+        /* BatchHardTripletLossDistanceFunction.<name>; eucledian_distance is 6.3's alias */
+        if (!strcmp(n, "euclidean_distance") || !strcmp(n, "eucledian_distance"))
+            spec->distance = STC_DIST_EUCLIDEAN;
+        else if (!strcmp(n, "cosine_distance"))
+            spec->distance = STC_DIST_COSINE;
+        else
+            return stc_errorf(STC_ERR_USAGE,
+                              "%s: 'distance_metric' must be BatchHardTripletLossDistanceFunction.euclidean_distance "
+                              "(or eucledian_distance) or cosine_distance (sentence-transformers 6.3 has no other)",
+                              where);
+        return STC_OK;
+    }
     if (!strcmp(k, "distance_metric")) {
         const char *v = cJSON_GetStringValue(it);
         const char *n = v ? enum_name(v) : "";
@@ -437,6 +612,38 @@ static int parse_arg(const cJSON *it, const char *where, stc_loss_spec *spec)
     }
     if (!strcmp(k, "triplet_margin") || !strcmp(k, "margin"))
         return json_number(it, where, &spec->margin);
+    if (!strcmp(k, "positive_margin"))
+        return json_number(it, where, &spec->positive_margin);
+    if (!strcmp(k, "negative_margin"))
+        return json_number(it, where, &spec->negative_margin);
+    if (!strcmp(k, "temperature") || !strcmp(k, "student_temperature") || !strcmp(k, "teacher_temperature")) {
+        /* temperature sets both; student_/teacher_temperature (null: temperature) override it
+         * whatever the key order: stc_loss_spec_from_json applies them after every key */
+        double v;
+        if (cJSON_IsNull(it) && strcmp(k, "temperature"))
+            return STC_OK;
+        if ((rc = json_number(it, where, &v)))
+            return rc;
+        if (!(v > 0.0))
+            return stc_errorf(STC_ERR_USAGE, "%s: '%s' must be a positive finite number (got %g)", where, k, v);
+        if (!strcmp(k, "temperature"))
+            spec->student_temperature = spec->teacher_temperature = v;
+        return STC_OK;
+    }
+    if (!strcmp(k, "mean_weight") || !strcmp(k, "second_moment_weight")) {
+        double v = 0.0; /* null: the part is left out, as Python's falsy weight */
+        if (!cJSON_IsNull(it) && (rc = json_number(it, where, &v)))
+            return rc;
+        *(!strcmp(k, "mean_weight") ? &spec->mean_weight : &spec->second_moment_weight) = v;
+        return STC_OK;
+    }
+    if (!strcmp(k, "aggregation")) {
+        const char *v = cJSON_GetStringValue(it);
+        if (!v || (strcmp(v, "mean") && strcmp(v, "sum")))
+            return stc_errorf(STC_ERR_USAGE, "%s: 'aggregation' must be \"mean\" or \"sum\"", where);
+        spec->aggregation_sum = !strcmp(v, "sum");
+        return STC_OK;
+    }
     return stc_errorf(STC_ERR_INTERNAL, "%s: unhandled key '%s'", where, k);
 }
 
@@ -506,6 +713,14 @@ int stc_loss_spec_from_json(const cJSON *obj, const char *where, stc_loss_spec *
         if ((rc = parse_arg(it, where, spec)))
             return rc;
     }
+    if (t == STC_LOSS_DISTILL_KL_DIV) {
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(obj, "student_temperature");
+        const cJSON *tt = cJSON_GetObjectItemCaseSensitive(obj, "teacher_temperature");
+        if (cJSON_IsNumber(st))
+            spec->student_temperature = st->valuedouble;
+        if (cJSON_IsNumber(tt))
+            spec->teacher_temperature = tt->valuedouble;
+    }
     if ((rc = stc_loss_spec_validate(spec)))
         return stc_error_prefix(rc, "%s", where);
     return STC_OK;
@@ -519,7 +734,16 @@ static int eval_base(const stc_loss_spec *spec, const stc_loss_input *in, double
     if (in->inbatch)
         return stc_loss_mnrl_f64(spec, in->x[0], in->x[1], &in->geo, in->dim, loss, dx ? dx[0] : NULL,
                                  dx ? dx[1] : NULL);
-    return stc_loss_pairwise_f64(spec, in, loss, dx);
+    switch (spec->type) {
+    case STC_LOSS_MARGIN_MSE:
+    case STC_LOSS_DISTILL_KL_DIV: return stc_loss_distill_f64(spec, in, loss, dx);
+    case STC_LOSS_MEGA_BATCH_MARGIN:
+    case STC_LOSS_GLOBAL_ORTHOGONAL_REGULARIZATION: return stc_loss_batch_similarity_f64(spec, in, loss, dx);
+    default:
+        if (is_batch_triplet(spec->type))
+            return stc_loss_batch_triplet_f64(spec, in, loss, dx);
+        return stc_loss_pairwise_f64(spec, in, loss, dx);
+    }
 }
 
 /* splitmix64: the Matryoshka dim sampler's generator. */
@@ -663,10 +887,38 @@ out:
     return rc;
 }
 
+/* MarginMSE's and DistillKLDiv's label shapes for n_cols text columns
+ * (k = n_cols - 2 negatives): MarginMSE [B] (k == 1), [B, k] or [B, 1+k];
+ * DistillKLDiv [B, 1+k]. */
+static int check_teacher_scores(const stc_loss_spec *spec, int n_cols, const stc_loss_labels_f64 *L)
+{
+    const char *name = stc_loss_type_name(spec->type);
+    const int k = n_cols - 2;
+    const int w = !L || !L->values ? -1 : L->ndim == 1 ? 1 : L->ndim == 2 ? L->width : -1;
+    if (spec->type == STC_LOSS_MARGIN_MSE && (w == k || w == k + 1) && (L->ndim == 2 || k == 1))
+        return STC_OK;
+    if (spec->type == STC_LOSS_DISTILL_KL_DIV && w == k + 1 && L->ndim == 2)
+        return STC_OK;
+    if (spec->type == STC_LOSS_MARGIN_MSE)
+        return stc_errorf(STC_ERR_USAGE,
+                          "%s: needs a label per example with %d teacher margin%s (sim(q, pos) - sim(q, neg_i)) or "
+                          "%d teacher scores [pos, neg_1, ...] for %d text columns; the dataset gives %s",
+                          name, k, k == 1 ? "" : "s", k + 1, n_cols,
+                          w < 0 ? "no usable label" : L->ndim == 1 ? "a single score" : "another width");
+    if (spec->type == STC_LOSS_DISTILL_KL_DIV)
+        return stc_errorf(STC_ERR_USAGE,
+                          "%s: needs a label per example with %d teacher scores [pos, neg_1, ...] for %d text "
+                          "columns; the dataset gives %s",
+                          name, k + 1, n_cols,
+                          w < 0 ? "no usable label" : L->ndim == 1 ? "a single score" : "another width");
+    return STC_OK;
+}
+
 /* Checks the batch shape and labels against the loss. */
 static int check_columns(const stc_loss_spec *spec, int n_cols, int B, int D, const stc_loss_labels_f64 *L)
 {
     const char *name = stc_loss_type_name(spec->type);
+    int rc;
     if (B < 1 || D < 1)
         return stc_errorf(STC_ERR_USAGE, "%s: empty batch (%d rows of width %d)", name, B, D);
     if (n_cols < 1 || n_cols > STC_LOSS_MAX_COLUMNS)
@@ -680,7 +932,22 @@ static int check_columns(const stc_loss_spec *spec, int n_cols, int B, int D, co
     case STC_LOSS_TRIPLET: min_cols = max_cols = 3; what = "(anchor, positive, negative) columns"; break;
     case STC_LOSS_CONTRASTIVE: min_cols = max_cols = 2; what = "(sentence1, sentence2) columns and a label"; break;
     case STC_LOSS_MSE: min_cols = 1; what = "text columns and teacher embeddings as the label"; break;
-    default: break;
+    case STC_LOSS_MARGIN_MSE:
+        min_cols = 3;
+        what = "(query, positive, negative_1, ...) columns and teacher margins or scores as the label";
+        break;
+    case STC_LOSS_DISTILL_KL_DIV:
+        min_cols = 3;
+        what = "(query, positive, negative_1, ...) columns and teacher scores [positive, negative_1, ...] as the label";
+        break;
+    case STC_LOSS_MEGA_BATCH_MARGIN: min_cols = max_cols = 2; what = "(anchor, positive) columns"; break;
+    case STC_LOSS_GLOBAL_ORTHOGONAL_REGULARIZATION: min_cols = 1; what = "text columns"; break;
+    default:
+        if (is_batch_triplet(spec->type)) {
+            min_cols = max_cols = 1;
+            what = "text column and an integer label (the class)";
+        }
+        break;
     }
     if (n_cols < min_cols || n_cols > max_cols)
         return stc_errorf(STC_ERR_USAGE, "%s: needs %s%d %s, the dataset gives %d", name,
@@ -688,13 +955,15 @@ static int check_columns(const stc_loss_spec *spec, int n_cols, int B, int D, co
 
     int need_scalar = spec->type == STC_LOSS_COSENT || spec->type == STC_LOSS_COSINE_SIMILARITY ||
                       spec->type == STC_LOSS_CONTRASTIVE || spec->type == STC_LOSS_ONLINE_CONTRASTIVE ||
-                      (spec->type == STC_LOSS_ANGLE && n_cols == 2);
+                      (spec->type == STC_LOSS_ANGLE && n_cols == 2) || is_batch_triplet(spec->type);
     int opt_scalar = spec->type == STC_LOSS_ANGLE && n_cols > 2;
     if ((need_scalar || opt_scalar) && L && L->values) {
         if (!(L->ndim == 1 || (L->ndim == 2 && L->width == 1)))
             return stc_errorf(STC_ERR_USAGE, "%s: expects one label per example (a score column), got a %d-D label",
                               name, L->ndim);
     } else if (need_scalar) {
+        if (is_batch_triplet(spec->type))
+            return stc_errorf(STC_ERR_USAGE, "%s: needs 1 text column and an integer label (the class) column", name);
         return stc_errorf(STC_ERR_USAGE, "%s: needs a label (or score) column", name);
     }
     if (spec->type == STC_LOSS_MSE) {
@@ -714,7 +983,10 @@ static int check_columns(const stc_loss_spec *spec, int n_cols, int B, int D, co
                               L->ndim);
         }
     }
-    if (L && L->values && (need_scalar || opt_scalar || spec->type == STC_LOSS_MSE)) {
+    if ((rc = check_teacher_scores(spec, n_cols, L)))
+        return rc;
+    const int need_scores = spec->type == STC_LOSS_MARGIN_MSE || spec->type == STC_LOSS_DISTILL_KL_DIV;
+    if (L && L->values && (need_scalar || opt_scalar || need_scores || spec->type == STC_LOSS_MSE)) {
         size_t n = (size_t)B * (L->ndim >= 2 ? (size_t)L->width : 1) * (L->ndim == 3 ? (size_t)L->cols : 1);
         for (size_t i = 0; i < n; i++)
             if (!isfinite(L->values[i]))
@@ -766,6 +1038,7 @@ int stc_loss_compute_f64(const stc_loss_spec *spec, const double *const *emb, in
     stc_loss_input in = {0};
     in.dim = D;
     in.labels = *labels;
+    in.parts = result;
     if (!stc_loss_is_inbatch(spec->type)) {
         in.n_mats = n_cols;
         for (int c = 0; c < n_cols; c++) {

@@ -60,7 +60,13 @@
  * is EmbedDistillLoss("mse"): the mean over columns of each column's MSE
  * (the same value as 5.2's concatenation), and teacher labels may also be
  * [B, k, D] (one teacher per column); TripletLoss uses real distances again
- * (= stc's decision). stc follows 6.3 in all of these.
+ * (= stc's decision); MarginMSELoss takes several negative columns with
+ * [B, k] margins or [B, 1+k] scores; DistillKLDivLoss has
+ * student_temperature / teacher_temperature and needs >= 2 candidates;
+ * MegaBatchMarginLoss's mini-batched version is GradCache (the whole-batch
+ * value and gradient, below); GlobalOrthogonalRegularizationLoss (not in
+ * ST_SPEC's list) returns a dict of two parts. stc follows 6.3 in all of
+ * these.
  */
 #ifndef STC_TRAINER_LOSSES_H
 #define STC_TRAINER_LOSSES_H
@@ -91,6 +97,14 @@ typedef enum {
     STC_LOSS_TRIPLET,                     /* TripletLoss */
     STC_LOSS_CONTRASTIVE,                 /* ContrastiveLoss */
     STC_LOSS_ONLINE_CONTRASTIVE,          /* OnlineContrastiveLoss */
+    STC_LOSS_MARGIN_MSE,                  /* MarginMSELoss (student margins vs teacher margins) */
+    STC_LOSS_DISTILL_KL_DIV,              /* DistillKLDivLoss (KL of softmaxed scores vs teacher scores) */
+    STC_LOSS_BATCH_ALL_TRIPLET,           /* BatchAllTripletLoss */
+    STC_LOSS_BATCH_HARD_TRIPLET,          /* BatchHardTripletLoss */
+    STC_LOSS_BATCH_SEMI_HARD_TRIPLET,     /* BatchSemiHardTripletLoss */
+    STC_LOSS_BATCH_HARD_SOFT_MARGIN_TRIPLET, /* BatchHardSoftMarginTripletLoss */
+    STC_LOSS_MEGA_BATCH_MARGIN,           /* MegaBatchMarginLoss */
+    STC_LOSS_GLOBAL_ORTHOGONAL_REGULARIZATION, /* GlobalOrthogonalRegularizationLoss (two named parts) */
     STC_LOSS_TYPE_COUNT
 } stc_loss_type;
 
@@ -101,14 +115,19 @@ typedef enum {
     STC_SIM_DOT
 } stc_similarity;
 
-/* Distance of TripletLoss (TripletDistanceMetric) and of the contrastive
- * losses (SiameseDistanceMetric); the exact formula depends on the loss,
- * as in Python:
+/* Distance of TripletLoss (TripletDistanceMetric), of the contrastive
+ * losses (SiameseDistanceMetric) and of the Batch*TripletLoss family
+ * (BatchHardTripletLossDistanceFunction); the exact formula depends on the
+ * loss, as in Python:
  *   TripletLoss:  EUCLIDEAN ||a-b||_2, MANHATTAN ||a-b||_1,
  *                 COSINE 1 - pairwise_cos_sim (F.normalize, eps 1e-12)
  *   Contrastive:  EUCLIDEAN F.pairwise_distance = ||a-b+1e-6||_2,
  *                 MANHATTAN ||a-b+1e-6||_1,
- *                 COSINE (COSINE_DISTANCE) 1 - torch.cosine_similarity (eps 1e-8) */
+ *                 COSINE (COSINE_DISTANCE) 1 - torch.cosine_similarity (eps 1e-8)
+ *   Batch*Triplet: EUCLIDEAN euclidean_distance (alias eucledian_distance):
+ *                 sqrt(max(|a|^2 - 2 a.b + |b|^2, 0)), 0 where that is 0;
+ *                 COSINE cosine_distance: max(1 - cos_sim, 0), diagonal 0;
+ *                 no MANHATTAN (6.3 has none) */
 typedef enum {
     STC_DIST_EUCLIDEAN = 0,
     STC_DIST_MANHATTAN,
@@ -171,6 +190,13 @@ typedef struct {
     stc_distance distance;         /* Triplet: EUCLIDEAN; Contrastive, OnlineContrastive: COSINE */
     double margin;                 /* Triplet: 5; Contrastive, OnlineContrastive: 0.5 */
     int size_average;              /* Contrastive: 1 (mean) or 0 (sum) */
+    double student_temperature;    /* DistillKLDiv: `temperature` (1) unless student_temperature is given */
+    double teacher_temperature;    /* DistillKLDiv: `temperature` (1) unless teacher_temperature is given */
+    double positive_margin;        /* MegaBatchMargin: 0.8 */
+    double negative_margin;        /* MegaBatchMargin: 0.3 */
+    double mean_weight;            /* GlobalOrthogonalRegularization: 1; 0 (Python: 0 or None) drops gor_mean */
+    double second_moment_weight;   /* GlobalOrthogonalRegularization: 1; 0 drops gor_second_moment */
+    int aggregation_sum;           /* GlobalOrthogonalRegularization: 0 "mean" over columns, 1 "sum" */
     /* MatryoshkaLoss around this loss: none when matryoshka_n_dims == 0.
      * Dims are kept sorted descending with their weights (as Python). */
     int matryoshka_n_dims;
@@ -182,8 +208,11 @@ typedef struct {
 } stc_loss_spec;
 
 /* Labels of one batch (NULL values: the dataset has no label column).
- *   ndim 1: [B] scores or classes        (CoSENT, AnglE, CosineSimilarity, Contrastive...)
- *   ndim 2: [B, width] teacher embeddings (MSELoss: the same teacher for every column)
+ *   ndim 1: [B] scores or classes        (CoSENT, AnglE, CosineSimilarity, Contrastive,
+ *                                         Batch*Triplet classes, MarginMSE with one negative)
+ *   ndim 2: [B, width] teacher embeddings (MSELoss: the same teacher for every column),
+ *           teacher margins [B, k] or scores [B, 1+k] (MarginMSE), teacher scores [B, 1+k]
+ *           (DistillKLDiv), for k negative columns
  *   ndim 3: [B, cols, width]              (MSELoss: one teacher per column) */
 typedef struct {
     const float *values;
@@ -216,8 +245,10 @@ typedef struct {
     double value;
 } stc_loss_component;
 
-/* What a loss call returns. n_components == 0: a plain loss (all losses of
- * this file; Python returns a scalar for each of them). */
+/* What a loss call returns. n_components == 0: a plain loss (Python returns
+ * a scalar). GlobalOrthogonalRegularizationLoss returns its dict's parts
+ * ("gor_mean", "gor_second_moment"; a part whose weight is 0 is left out, as
+ * in Python) and value = their sum. */
 typedef struct {
     double value;
     int n_components;
@@ -272,11 +303,23 @@ int stc_loss_is_cached(stc_loss_type type);
  * (dataset column order); demb[c] (or demb itself) NULL for value only.
  * Column counts: MNRL family >= 2, Triplet 3, CoSENT / CosineSimilarity /
  * Contrastive / OnlineContrastive >= 2 (only the first two are used, as in
- * Python), AnglE >= 2, MSE >= 1. Labels: required by CoSENT,
- * CosineSimilarity, Contrastive, OnlineContrastive ([B]) and MSE ([B, D] or
- * [B, n_cols, D]); optional for AnglE with > 2 columns (NULL: ones); ignored
- * by the rest. Returns 0 or an stc_status (STC_ERR_USAGE for shapes that do
- * not fit the loss, STC_ERR_DATA for non-finite labels, STC_ERR_NOMEM).
+ * Python), AnglE >= 2, MSE >= 1, MarginMSE >= 3, DistillKLDiv >= 3,
+ * Batch*Triplet 1, MegaBatchMargin 2, GlobalOrthogonalRegularization >= 1.
+ * Labels: required by CoSENT, CosineSimilarity, Contrastive,
+ * OnlineContrastive, Batch*Triplet ([B]), MSE ([B, D] or [B, n_cols, D]),
+ * MarginMSE ([B] with one negative, [B, k] margins or [B, 1+k] scores) and
+ * DistillKLDiv ([B, 1+k]); optional for AnglE with > 2 columns (NULL: ones);
+ * ignored by the rest. Returns 0 or an stc_status (STC_ERR_USAGE for shapes
+ * that do not fit the loss, STC_ERR_DATA for non-finite labels,
+ * STC_ERR_NOMEM).
+ *
+ * The losses added after OnlineContrastiveLoss (MarginMSE ... GOR) are
+ * per-rank losses: under several ranks each rank computes its own batch's
+ * value, as Python under DDP, and DDP's gradient average does the rest.
+ * MegaBatchMarginLoss's mini-batched version (6.3: GradCache, chunks of
+ * mini_batch_size anchors, each chunk's loss / B summed) has the value and
+ * gradient of the whole batch at once, which is what stc computes;
+ * mini_batch_size only bounds Python's memory.
  */
 int stc_loss_compute(const stc_loss_spec *spec, const float *const *emb, int n_cols, int B, int D,
                      const stc_loss_labels *labels, stc_loss_result *result, float *const *demb);

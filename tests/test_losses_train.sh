@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# End-to-end `stc train` with the losses added after OnlineContrastiveLoss
+# (MarginMSE, DistillKLDiv, Batch{All,Hard,SemiHard,HardSoftMargin}Triplet,
+# MegaBatchMargin, GlobalOrthogonalRegularization, MatryoshkaLoss around one
+# of them) on the tiny fixture model: each trains 3 steps on a generated
+# dataset with the columns and label it needs, and its logged losses must be
+# finite and change; GOR logs its two parts; two MPI ranks train the
+# per-rank losses; a dataset that does not fit is refused before any work.
+# usage: test_losses_train.sh STC_BINARY   (run from tests/)
+set -uo pipefail
+stc=$1
+py=/usr/bin/python3   # Debian's python3 (scripts/setup)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0; passes=0
+ok()   { passes=$((passes+1)); }
+fail() { fails=$((fails+1)); echo "FAIL: $*" >&2; }
+model=$PWD/fixtures/encode/tiny-bert
+
+$py - "$tmp" <<'PY'
+import json, os, random, sys
+d = sys.argv[1]
+rng = random.Random(7)
+words = ["cat", "dog", "river", "mountain", "music", "guitar", "ocean", "forest", "city", "train", "bread", "snow"]
+def sent(w, i):
+    return f"a sentence about the {w} number {i} and {rng.choice(words)}"
+def write(name, rows):
+    with open(os.path.join(d, name), "w") as f:
+        for r in rows:
+            f.write(json.dumps(r) + "\n")
+# one text column, integer class labels (12 classes of 4 rows)
+write("classes.jsonl", [{"text": sent(words[i % 12], i), "label": i % 12} for i in range(48)])
+# (query, positive, negative) with teacher scores [pos, neg], and with a margin
+write("margin.jsonl", [{"query": sent(words[i % 12], i), "positive": f"{words[i % 12]} {i}",
+                        "negative": f"{words[(i + 5) % 12]} {i}",
+                        "label": [round(rng.uniform(5, 10), 3), round(rng.uniform(0, 5), 3)]} for i in range(48)])
+write("margin1.jsonl", [{"query": sent(words[i % 12], i), "positive": f"{words[i % 12]} {i}",
+                         "negative": f"{words[(i + 5) % 12]} {i}", "label": round(rng.uniform(1, 4), 3)}
+                        for i in range(48)])
+# (query, positive, negative_1, negative_2) with teacher scores [pos, neg_1, neg_2]
+write("distill.jsonl", [{"query": sent(words[i % 12], i), "positive": f"{words[i % 12]} {i}",
+                         "negative_1": f"{words[(i + 3) % 12]} {i}", "negative_2": f"{words[(i + 7) % 12]} {i}",
+                         "label": [round(rng.uniform(3, 6), 3), round(rng.uniform(0, 3), 3),
+                                   round(rng.uniform(-1, 2), 3)]} for i in range(48)])
+# (anchor, positive) pairs
+write("pairs.jsonl", [{"anchor": sent(words[i % 12], i), "positive": f"{words[i % 12]} {i}"} for i in range(48)])
+PY
+
+# train NAME DATASET LOSS_JSON [extra config JSON fields] [-- launcher prefix...]
+train() {
+  local name=$1 data=$2 loss=$3 extra=${4:-}
+  shift 4 2>/dev/null || shift $#
+  printf '{"model": "%s", "train_dataset": "%s", "loss": %s, "output_dir": "%s",
+ "per_device_train_batch_size": 8, "max_steps": 3, "learning_rate": 1e-3, "logging_steps": 1,
+ "save_strategy": "no"%s}\n' "$model" "$tmp/$data" "$loss" "$tmp/out-$name" "$extra" >"$tmp/$name.json"
+  "$@" "$stc" train "$tmp/$name.json" >"$tmp/$name.out" 2>&1
+}
+
+# check NAME [PART...]: 3 logged steps, finite losses that change, the parts logged
+check() {
+  local name=$1; shift
+  $py - "$tmp/out-$name/log.jsonl" "$@" <<'PY'
+import json, math, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if '"loss"' in l]
+assert [r["step"] for r in rows] == [1, 2, 3], rows
+losses = [r["loss"] for r in rows]
+assert all(math.isfinite(x) for x in losses), losses
+assert len(set(losses)) > 1, f"the loss never changed: {losses}"
+assert all(math.isfinite(r["grad_norm"]) for r in rows), rows
+for part in sys.argv[2:]:
+    assert all(math.isfinite(r["loss_" + part]) for r in rows), (part, rows)
+print("   ", " ".join(f"{x:.6g}" for x in losses))
+PY
+}
+
+run() { # NAME DATASET LOSS_JSON EXTRA [PARTS...]
+  local name=$1 data=$2 loss=$3 extra=$4; shift 4
+  if train "$name" "$data" "$loss" "$extra" env OMP_NUM_THREADS=1; then
+    echo "  $name"
+    if check "$name" "$@"; then ok; else fail "$name: log.jsonl"; fi
+  else fail "$name: $(tail -5 "$tmp/$name.out")"; fi
+}
+
+by_label=', "batch_sampler": "group_by_label"'
+run margin_mse_scores margin.jsonl '{"type": "MarginMSELoss"}' ''
+run margin_mse_margin margin1.jsonl '{"type": "MarginMSELoss", "similarity_fct": "pairwise_cos_sim"}' ''
+run distill_kl distill.jsonl '{"type": "DistillKLDivLoss", "temperature": 2.0}' ''
+run batch_all classes.jsonl '{"type": "BatchAllTripletLoss", "margin": 5.0}' "$by_label"
+run batch_hard classes.jsonl '{"type": "BatchHardTripletLoss", "margin": 5.0, "distance_metric": "eucledian_distance"}' "$by_label"
+run batch_semi_hard classes.jsonl '{"type": "BatchSemiHardTripletLoss", "distance_metric": "cosine_distance", "margin": 0.5}' "$by_label"
+run batch_hard_soft_margin classes.jsonl '{"type": "BatchHardSoftMarginTripletLoss"}' "$by_label"
+run mega_batch pairs.jsonl '{"type": "MegaBatchMarginLoss", "mini_batch_size": 4}' ''
+run gor pairs.jsonl '{"type": "GlobalOrthogonalRegularizationLoss"}' '' gor_mean gor_second_moment
+run matryoshka_batch_all classes.jsonl '{"type": "MatryoshkaLoss", "loss": {"type": "BatchAllTripletLoss", "margin": 1.0}, "matryoshka_dims": [32, 16]}' "$by_label"
+
+# Two ranks: each rank's own loss (no gathering), gradients averaged.
+mpi=(mpirun --oversubscribe --allow-run-as-root -np 2 -x OMP_NUM_THREADS=1)
+for spec in "batch_hard_mpi classes.jsonl BatchHardTripletLoss" "distill_kl_mpi distill.jsonl DistillKLDivLoss" \
+            "gor_mpi pairs.jsonl GlobalOrthogonalRegularizationLoss"; do
+  set -- $spec
+  extra=''; [ "$3" = BatchHardTripletLoss ] && extra=$by_label
+  if train "$1" "$2" "{\"type\": \"$3\"}" "$extra" "${mpi[@]}"; then
+    echo "  $1 (2 ranks)"
+    if check "$1"; then ok; else fail "$1: log.jsonl"; fi
+  else fail "$1 (mpirun -np 2): $(tail -5 "$tmp/$1.out")"; fi
+done
+
+# A dataset that does not fit: exit code 2, the message says what is needed.
+expect() { # name pattern dataset loss
+  train "$1" "$3" "$4" '' env OMP_NUM_THREADS=1; local rc=$?
+  if [ "$rc" -eq 2 ] && grep -Eq -- "$2" "$tmp/$1.out"; then ok; else fail "$1: exit $rc: $(cat "$tmp/$1.out")"; fi
+}
+expect wrong_columns 'BatchHardTripletLoss: needs 1 text column and an integer label' pairs.jsonl '{"type": "BatchHardTripletLoss"}'
+expect wrong_label 'DistillKLDivLoss: needs a label per example with 2 teacher scores' margin1.jsonl '{"type": "DistillKLDivLoss"}'
+expect unknown_key "MegaBatchMarginLoss has no argument 'margin'" pairs.jsonl '{"type": "MegaBatchMarginLoss", "margin": 1}'
+expect matryoshka_gor 'MatryoshkaLoss cannot wrap GlobalOrthogonalRegularizationLoss' pairs.jsonl '{"type": "MatryoshkaLoss", "loss": {"type": "GlobalOrthogonalRegularizationLoss"}, "matryoshka_dims": [16]}'
+
+echo "test_losses_train: $passes passed, $fails failed"
+[ "$fails" -eq 0 ]
