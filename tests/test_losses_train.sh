@@ -115,5 +115,24 @@ expect wrong_label 'DistillKLDivLoss: needs a label per example with 2 teacher s
 expect unknown_key "MegaBatchMarginLoss has no argument 'margin'" pairs.jsonl '{"type": "MegaBatchMarginLoss", "margin": 1}'
 expect matryoshka_gor 'MatryoshkaLoss cannot wrap GlobalOrthogonalRegularizationLoss' pairs.jsonl '{"type": "MatryoshkaLoss", "loss": {"type": "GlobalOrthogonalRegularizationLoss"}, "matryoshka_dims": [16]}'
 
+# MegaBatchMarginLoss's mini-batched version is GradCache in the trainer (3
+# texts embedded and back-propagated at a time): with dropout off it trains
+# as the whole batch at once (use_mini_batched_version false), up to float
+# rounding.
+mkdir -p "$tmp/nd" && cp -r "$model"/. "$tmp/nd/"
+$py - "$tmp/nd/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1])); c["hidden_dropout_prob"] = c["attention_probs_dropout_prob"] = 0.0
+json.dump(c, open(sys.argv[1], "w"), indent=2)
+PY
+model=$tmp/nd
+train mega_chunks pairs.jsonl '{"type": "MegaBatchMarginLoss", "mini_batch_size": 3}' ''
+train mega_whole pairs.jsonl '{"type": "MegaBatchMarginLoss", "use_mini_batched_version": false}' ''
+$py - "$tmp/out-mega_chunks/log.jsonl" "$tmp/out-mega_whole/log.jsonl" <<'PY' && ok || fail "MegaBatchMarginLoss: mini-batched != whole batch"
+import json, sys
+a, b = ([r["loss"] for r in map(json.loads, open(p))] for p in sys.argv[1:])
+assert len(a) == 3 and all(abs(x - y) <= 1e-5 * abs(y) for x, y in zip(a, b)), (a, b)
+PY
+
 echo "test_losses_train: $passes passed, $fails failed"
 [ "$fails" -eq 0 ]

@@ -191,6 +191,11 @@ int stc_loss_is_cached(stc_loss_type type)
     return type == STC_LOSS_CACHED_MNRL || type == STC_LOSS_CACHED_MNRL_SYMMETRIC;
 }
 
+int stc_loss_spec_is_cached(const stc_loss_spec *spec)
+{
+    return stc_loss_is_cached(spec->type) || (spec->type == STC_LOSS_MEGA_BATCH_MARGIN && spec->mini_batched);
+}
+
 void stc_loss_spec_init(stc_loss_spec *spec, stc_loss_type type)
 {
     memset(spec, 0, sizeof(*spec));
@@ -237,7 +242,11 @@ void stc_loss_spec_init(stc_loss_spec *spec, stc_loss_type type)
     case STC_LOSS_MEGA_BATCH_MARGIN:
         spec->positive_margin = 0.8;
         spec->negative_margin = 0.3;
-        spec->mini_batch_size = 50; /* Python's memory bound; stc computes the whole batch (losses.h) */
+        /* Python's mini-batched version is GradCache: so is stc's (the
+         * trainer embeds mini_batch_size texts at a time, see
+         * stc_loss_spec_is_cached); the loss itself sees the whole batch. */
+        spec->mini_batch_size = 50;
+        spec->mini_batched = 1;
         break;
     case STC_LOSS_GLOBAL_ORTHOGONAL_REGULARIZATION:
         spec->mean_weight = spec->second_moment_weight = 1.0;
@@ -492,13 +501,14 @@ static int parse_arg(const cJSON *it, const char *where, stc_loss_spec *spec)
     }
     if (!strcmp(k, "gather_across_devices") || !strcmp(k, "show_progress_bar") || !strcmp(k, "size_average") ||
         !strcmp(k, "use_mini_batched_version")) {
-        /* use_mini_batched_version changes only Python's memory use (losses.h) */
         if (!cJSON_IsBool(it))
             return stc_errorf(STC_ERR_USAGE, "%s: '%s' must be true or false", where, k);
         if (!strcmp(k, "gather_across_devices"))
             spec->gather_across_devices = cJSON_IsTrue(it);
         else if (!strcmp(k, "size_average"))
             spec->size_average = cJSON_IsTrue(it);
+        else if (!strcmp(k, "use_mini_batched_version"))
+            spec->mini_batched = cJSON_IsTrue(it);
         return STC_OK;
     }
     if (!strcmp(k, "directions")) {

@@ -187,6 +187,7 @@ typedef struct {
     const stc_loss_ranks *ranks;   /* not from the config: set by the trainer for CoSENT / AnglE with
                                       gather_across_devices on more than one rank; NULL: this rank alone */
     int mini_batch_size;           /* anchor rows per loss chunk: Cached*: 32; plain MNRL: 0 = all rows */
+    int mini_batched;              /* MegaBatchMarginLoss use_mini_batched_version (GradCache in the trainer) */
     stc_distance distance;         /* Triplet: EUCLIDEAN; Contrastive, OnlineContrastive: COSINE */
     double margin;                 /* Triplet: 5; Contrastive, OnlineContrastive: 0.5 */
     int size_average;              /* Contrastive: 1 (mean) or 0 (sum) */
@@ -297,6 +298,9 @@ int stc_loss_check_dataset(const stc_loss_spec *spec, int n_cols, int label_dim,
 
 /* 1 for the GradCache losses (the trainer embeds in mini-batches first). */
 int stc_loss_is_cached(stc_loss_type type);
+/* The same for a configured loss: also MegaBatchMarginLoss with
+ * use_mini_batched_version (Python's mini-batched version is GradCache). */
+int stc_loss_spec_is_cached(const stc_loss_spec *spec);
 
 /*
  * One rank's batch as text columns. emb[c] is [B, D] for c < n_cols
@@ -318,8 +322,9 @@ int stc_loss_is_cached(stc_loss_type type);
  * value, as Python under DDP, and DDP's gradient average does the rest.
  * MegaBatchMarginLoss's mini-batched version (6.3: GradCache, chunks of
  * mini_batch_size anchors, each chunk's loss / B summed) has the value and
- * gradient of the whole batch at once, which is what stc computes;
- * mini_batch_size only bounds Python's memory.
+ * gradient of the whole batch at once, which is what stc computes; as in
+ * Python, mini_batch_size bounds the memory: the trainer embeds and
+ * back-propagates that many texts at a time (stc_loss_spec_is_cached).
  */
 int stc_loss_compute(const stc_loss_spec *spec, const float *const *emb, int n_cols, int B, int D,
                      const stc_loss_labels *labels, stc_loss_result *result, float *const *demb);

@@ -432,7 +432,7 @@ int stc_trainer_micro_step(trainer *t, const train_set *s, const size_t *rows, i
     t->data_s += stc_now_s() - t_data;
     const stc_ops *ops = stc_ops_cpu();
     int D = t->model.dim, n_texts = s->n_cols * n;
-    int cached = stc_loss_is_cached(s->loss.type);
+    int cached = stc_loss_spec_is_cached(&s->loss);
     float *E = t->emb_all;
     for (int gi = 0; gi < n_groups; gi++) {
         const route_group *g = &groups[gi];
@@ -829,7 +829,7 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
     int all_cached = 1, chunk = 0;
     for (int i = 0; i < t.n_sets + t.n_eval_sets; i++) {
         const train_set *st = i < t.n_sets ? &t.sets[i] : &t.eval_sets[i - t.n_sets];
-        if (!stc_loss_is_cached(st->loss.type))
+        if (!stc_loss_spec_is_cached(&st->loss))
             all_cached = 0;
         else if (st->loss.mini_batch_size > chunk)
             chunk = st->loss.mini_batch_size;
