@@ -12,12 +12,7 @@
 # usage: test_checkpoint.sh STC_BINARY   (run from tests/)
 set -uo pipefail
 stc=$1
-py=/usr/bin/python3   # Debian's python3 (scripts/setup)
-tmp=$(mktemp -d)
-trap '[ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
-fails=0; passes=0
-ok()   { passes=$((passes+1)); }
-fail() { fails=$((fails+1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/lib.sh"
 model=$PWD/fixtures/encode/tiny-bert
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 mpirun=(mpirun --oversubscribe --allow-run-as-root --bind-to none -x OMP_NUM_THREADS=1 -x OPENBLAS_NUM_THREADS=1)
@@ -132,12 +127,7 @@ same_run "$tmp/ref2" "$tmp/t2" && ok || fail "2 ranks: resumed after SIGTERM dif
 # dropout off and negatives gathered across ranks, up to the float rounding
 # of another reduction order); 2 ranks
 # -> 1 and 1 -> 2. Another global batch is refused, naming both.
-mkdir -p "$tmp/nd" && cp -r "$model"/. "$tmp/nd/"
-$py - "$tmp/nd/config.json" <<'PY'
-import json, sys
-c = json.load(open(sys.argv[1])); c["hidden_dropout_prob"] = c["attention_probs_dropout_prob"] = 0.0
-json.dump(c, open(sys.argv[1], "w"), indent=2)
-PY
+nodropout_model "$model" "$tmp/nd"
 # gather_across_devices: 2 ranks x 4 then train exactly as 1 rank x 8.
 nd=(--model "$tmp/nd" --save_steps 3 --loss '{"type": "MultipleNegativesRankingLoss", "gather_across_devices": true}')
 "${mpirun[@]}" -np 2 "$stc" train "$tmp/cfg.json" "${nd[@]}" --output_dir "$tmp/nd2" >/dev/null 2>&1 || fail "2-rank run, dropout off"
@@ -279,5 +269,4 @@ for k in 3 5; do
   same_run "$tmp/ga" "$tmp/ga$k" && ok || fail "GA: resumed after a kill at step $k differs"
 done
 
-echo "test_checkpoint: $passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish test_checkpoint

@@ -6,12 +6,7 @@
 set -uo pipefail
 stc=$1
 model=fixtures/encode/tiny-bert
-py=/usr/bin/python3   # Debian's python3 with python3-h5py (scripts/setup)
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0; passes=0
-ok()   { passes=$((passes+1)); }
-fail() { fails=$((fails+1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/lib.sh"
 
 # expect_error NAME EXIT_CODE PATTERN -- command...: the command must exit
 # with EXIT_CODE and print PATTERN (a grep -E regex) on stderr.
@@ -112,5 +107,4 @@ expect_error "unknown option" 2 "unknown option '--frobnicate'" -- "$stc" encode
 expect_error "bad precision" 2 "unknown precision \"float8\"" -- "$stc" encode --model $model --input "$tmp/in.txt" --output "$tmp/x.h5" --precision float8
 expect_error "unknown prompt name" 2 "prompt \"nope\" is not in" -- "$stc" encode --model $model --input "$tmp/in.txt" --output "$tmp/x.h5" --prompt-name nope
 
-echo "test_cli: $passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish test_cli

@@ -12,24 +12,14 @@
 # usage: test_eval_loss.sh STC_BINARY   (run from tests/)
 set -uo pipefail
 stc=$1
-py=/usr/bin/python3
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0; passes=0
-ok()   { passes=$((passes+1)); }
-fail() { fails=$((fails+1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/lib.sh"
 model=$PWD/fixtures/encode/tiny-bert
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 mpirun=(mpirun --oversubscribe --allow-run-as-root --bind-to none -x OMP_NUM_THREADS=1 -x OPENBLAS_NUM_THREADS=1)
 
 # tiny-bert with dropout off: Python's reference ran so, and ranks draw
 # different masks than one rank.
-mkdir -p "$tmp/model" && cp -r "$model"/. "$tmp/model/"
-$py - "$tmp/model/config.json" <<'PY'
-import json, sys
-c = json.load(open(sys.argv[1])); c["hidden_dropout_prob"] = c["attention_probs_dropout_prob"] = 0.0
-json.dump(c, open(sys.argv[1], "w"), indent=2)
-PY
+nodropout_model "$model" "$tmp/model"
 
 # 1. Python parity.
 fix=$PWD/fixtures/train/eval
@@ -141,5 +131,4 @@ for k, v in a[0].items():
     if k.startswith("eval_") and k != "eval_runtime":
         assert b[0][k] == v, (k, b[0][k], v)
 PY
-echo "test_eval_loss: $passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish test_eval_loss

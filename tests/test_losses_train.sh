@@ -9,12 +9,7 @@
 # usage: test_losses_train.sh STC_BINARY   (run from tests/)
 set -uo pipefail
 stc=$1
-py=/usr/bin/python3   # Debian's python3 (scripts/setup)
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0; passes=0
-ok()   { passes=$((passes+1)); }
-fail() { fails=$((fails+1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/lib.sh"
 model=$PWD/fixtures/encode/tiny-bert
 
 $py - "$tmp" <<'PY'
@@ -119,12 +114,7 @@ expect matryoshka_gor 'MatryoshkaLoss cannot wrap GlobalOrthogonalRegularization
 # texts embedded and back-propagated at a time): with dropout off it trains
 # as the whole batch at once (use_mini_batched_version false), up to float
 # rounding.
-mkdir -p "$tmp/nd" && cp -r "$model"/. "$tmp/nd/"
-$py - "$tmp/nd/config.json" <<'PY'
-import json, sys
-c = json.load(open(sys.argv[1])); c["hidden_dropout_prob"] = c["attention_probs_dropout_prob"] = 0.0
-json.dump(c, open(sys.argv[1], "w"), indent=2)
-PY
+nodropout_model "$model" "$tmp/nd"
 model=$tmp/nd
 train mega_chunks pairs.jsonl '{"type": "MegaBatchMarginLoss", "mini_batch_size": 3}' ''
 train mega_whole pairs.jsonl '{"type": "MegaBatchMarginLoss", "use_mini_batched_version": false}' ''
@@ -134,5 +124,4 @@ a, b = ([r["loss"] for r in map(json.loads, open(p))] for p in sys.argv[1:])
 assert len(a) == 3 and all(abs(x - y) <= 1e-5 * abs(y) for x, y in zip(a, b)), (a, b)
 PY
 
-echo "test_losses_train: $passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish test_losses_train

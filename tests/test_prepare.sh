@@ -14,12 +14,7 @@
 # usage: test_prepare.sh STC_BINARY   (run from tests/)
 set -uo pipefail
 stc=$1
-py=/usr/bin/python3   # Debian's python3 with numpy and h5py (scripts/setup)
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0; passes=0
-ok()   { passes=$((passes+1)); }
-fail() { fails=$((fails+1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/lib.sh"
 mpi() { mpirun --oversubscribe --allow-run-as-root -np "$1" -x OMP_NUM_THREADS=1 -x OPENBLAS_NUM_THREADS=1 "${@:2}"; }
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 model=$PWD/fixtures/encode/tiny-bert
@@ -111,5 +106,4 @@ expect "output not .h5" 2 'must end in .h5' "$stc" prepare --model "$model" --in
 expect "router model" 2 'is a Router model' "$stc" prepare --model "$PWD/fixtures/router/model" --input "$data" --output "$tmp/r.h5"
 [ ! -e "$tmp/none" ] && [ ! -e "$tmp/r.h5" ] && ok || fail "a refused run created output"
 
-echo "test_prepare: $passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish test_prepare

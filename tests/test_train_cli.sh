@@ -6,12 +6,7 @@
 # usage: test_train_cli.sh STC_BINARY   (run from tests/)
 set -uo pipefail
 stc=$1
-py=/usr/bin/python3   # Debian's python3 with numpy and h5py (scripts/setup)
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0; passes=0
-ok()   { passes=$((passes+1)); }
-fail() { fails=$((fails+1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/lib.sh"
 model=$PWD/fixtures/encode/tiny-bert
 
 # 40 (anchor, positive) pairs.
@@ -114,5 +109,4 @@ rc=$?
 grep -q "rank 1" "$tmp/dead.log" && ok || fail "no message naming the dead rank: $(tail -3 "$tmp/dead.log")"
 [ ! -e "$tmp/dead/model.safetensors" ] && ok || fail "a model was written by a failed run"
 
-echo "test_train_cli: $passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish test_train_cli
