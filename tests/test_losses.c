@@ -462,6 +462,144 @@ static void test_fd_inbatch(void)
     free(fc);
 }
 
+/* ---- GISTEmbedLoss: finite differences, gathered geometry, ranks ------------- */
+
+/* Guide embeddings [n_cols * B, Dg] (float, as the trainer's): the first
+ * columns of the student's rows plus noise, so that the guide masks some
+ * in-batch candidates and keeps others. */
+static float *gist_guide(const batch *b, int Dg)
+{
+    float *g = malloc(sizeof(float) * b->n_cols * b->B * Dg);
+    for (int c = 0; c < b->n_cols; c++)
+        for (int i = 0; i < b->B; i++)
+            for (int j = 0; j < Dg; j++)
+                g[((size_t)c * b->B + i) * Dg + j] =
+                    (float)((j < b->D ? b->x[c][i * b->D + j] : 0.0) + 0.7 * rng_normal());
+    return g;
+}
+
+static void test_fd_gist(void)
+{
+    static const struct {
+        const char *name;
+        stc_loss_type type;
+        int cols, B, D, Dg, relative, contrast_anchors, contrast_positives, mini_batch_size, matryoshka;
+        double margin, temperature;
+    } cases[] = {
+        {"GIST pairs", STC_LOSS_GIST, 2, 5, 6, 4, 0, 1, 1, 0, 0, 0.0, 0.05},
+        {"GIST triplets, margin 0.1", STC_LOSS_GIST, 3, 4, 5, 7, 0, 1, 1, 0, 0, 0.1, 0.1},
+        {"GIST relative, no contrast", STC_LOSS_GIST, 3, 6, 4, 4, 1, 0, 0, 0, 0, 0.2, 0.2},
+        {"GIST relative, anchors only", STC_LOSS_GIST, 2, 5, 5, 5, 1, 1, 0, 0, 0, -0.1, 0.1},
+        {"GIST positives only", STC_LOSS_GIST, 3, 5, 6, 3, 0, 0, 1, 0, 0, 0.05, 0.1},
+        {"CachedGIST 3 negatives, chunks of 2", STC_LOSS_CACHED_GIST, 5, 5, 4, 6, 1, 1, 1, 2, 0, 0.1, 0.1},
+        {"Matryoshka(GIST) [6, 3]", STC_LOSS_GIST, 3, 4, 6, 5, 0, 1, 1, 0, 1, 0.0, 0.1},
+    };
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        batch b;
+        batch_init(&b, cases[t].cols, cases[t].B, cases[t].D, 1.0);
+        float *g = gist_guide(&b, cases[t].Dg);
+        stc_loss_guide guide = {g, g + (size_t)cases[t].B * cases[t].Dg, cases[t].Dg};
+        stc_loss_spec s = spec_of(cases[t].type);
+        s.margin_relative = cases[t].relative;
+        s.margin = cases[t].margin;
+        s.temperature = cases[t].temperature;
+        s.contrast_anchors = cases[t].contrast_anchors;
+        s.contrast_positives = cases[t].contrast_positives;
+        if (cases[t].mini_batch_size)
+            s.mini_batch_size = cases[t].mini_batch_size;
+        if (cases[t].matryoshka) {
+            int dims[] = {6, 3};
+            stc_loss_spec_set_matryoshka(&s, dims, NULL, 2, -1, cases[t].D);
+        }
+        s.guide = &guide;
+        fd_check(cases[t].name, &s, &b);
+        free(g);
+        batch_free(&b);
+    }
+}
+
+/* Gathered GIST (rank r of P: local anchors, every rank's candidates and
+ * their guide embeddings): finite differences at a rank offset, and with
+ * contrast_anchors off, P ranks x B equal 1 rank x P*B. (With
+ * contrast_anchors on they do not: Python never gathers the anchors, so each
+ * rank's anchor-anchor block holds only its own B anchors.) */
+static void test_gist_ranks(void)
+{
+    const int P = 3, B = 3, k = 2, D = 5, Dg = 4, G = P * B;
+    batch b;
+    batch_init(&b, 1 + k, G, D, 1.0);
+    float *guide = gist_guide(&b, Dg); /* [anchors of all ranks, positives, negatives] */
+    double *cands = malloc(sizeof(double) * k * G * D), *dc = malloc(sizeof(double) * k * G * D);
+    double *da = malloc(sizeof(double) * B * D), *fc = malloc(sizeof(double) * k * G * D);
+    double *sum_dc = calloc((size_t)k * G * D, sizeof(double)), *sum_da = calloc((size_t)G * D, sizeof(double));
+    for (int c = 0; c < k; c++)
+        memcpy(cands + (size_t)c * G * D, b.x[1 + c], sizeof(double) * G * D);
+    for (int ca = 1; ca >= 0; ca--) {
+        stc_loss_spec s = spec_of(STC_LOSS_GIST);
+        s.contrast_anchors = ca;
+        s.temperature = 0.1;
+        s.margin = 0.05;
+        stc_loss_result one, res;
+        stc_loss_guide gone = {guide, guide + (size_t)G * Dg, Dg};
+        s.guide = &gone;
+        CHECK(stc_loss_compute_f64(&s, (const double *const *)b.x, 1 + k, G, D, NULL, &one, b.g) == 0);
+        memset(sum_dc, 0, sizeof(double) * k * G * D);
+        double loss_sum = 0.0, fd_err = 0.0;
+        int rc = 0;
+        for (int r = 0; r < P; r++) {
+            stc_inbatch_geometry g = {.n_local = B, .anchor_rows = B, .anchor_offset = 0, .cand_cols = k,
+                                      .cand_col_rows = G, .cand_offset = r * B};
+            stc_loss_guide gr = {guide + (size_t)r * B * Dg, guide + (size_t)G * Dg, Dg};
+            s.guide = &gr;
+            double *anchors = b.x[0] + (size_t)r * B * D;
+            rc |= stc_loss_compute_inbatch_f64(&s, anchors, cands, &g, D, &res, da, dc);
+            loss_sum += res.value;
+            for (int i = 0; i < k * G * D; i++)
+                sum_dc[i] += dc[i];
+            memcpy(sum_da + (size_t)r * B * D, da, sizeof(double) * B * D);
+            if (r != 1)
+                continue;
+            /* finite differences of rank 1's loss in its candidates */
+            const double h = 1e-6;
+            for (int i = 0; i < k * G * D; i++) {
+                double keep = cands[i];
+                cands[i] = keep + h;
+                double up = inbatch_value(&s, anchors, cands, &g, D);
+                cands[i] = keep - h;
+                double dn = inbatch_value(&s, anchors, cands, &g, D);
+                cands[i] = keep;
+                fc[i] = (up - dn) / (2 * h);
+            }
+            fd_err = rel_err(dc, fc, (size_t)k * G * D, 1e-6);
+        }
+        CHECK_MSG(rc == 0, "gathered GIST: %s", stc_error_message());
+        CHECK_MSG(fd_err <= FD_TOL, "gathered GIST (contrast_anchors %d), rank 1: rel err %.3g", ca, fd_err);
+        printf("  fd %-44s P=%d B=%d D=%d k=%d rel.err %.2e\n",
+               ca ? "gathered GIST, rank 1" : "gathered GIST, no contrast_anchors, rank 1", P, B, D, k, fd_err);
+        if (ca)
+            continue;
+        for (int i = 0; i < k * G * D; i++)
+            sum_dc[i] /= P;
+        for (int i = 0; i < G * D; i++)
+            sum_da[i] /= P; /* anchors are local: each rank's own gradient, averaged by DDP */
+        double e = fabs(loss_sum / P - one.value) / fabs(one.value);
+        e = fmax(e, rel_err(sum_da, b.g[0], (size_t)G * D, 1e-12) / 1.0);
+        for (int c = 0; c < k; c++)
+            e = fmax(e, rel_err(sum_dc + (size_t)c * G * D, b.g[1 + c], (size_t)G * D, 1e-12));
+        CHECK_MSG(e <= 1e-12, "GIST: %d ranks x %d != 1 rank x %d: relative difference %.3g", P, B, G, e);
+        printf("  %d ranks x B=%d == 1 rank x %d (GIST, contrast_anchors off): max relative difference %.2e\n", P,
+               B, G, e);
+    }
+    free(guide);
+    free(cands);
+    free(dc);
+    free(da);
+    free(fc);
+    free(sum_dc);
+    free(sum_da);
+    batch_free(&b);
+}
+
 /* ---- 3. chunked == full ------------------------------------------------------ */
 
 static void test_chunked(void)
@@ -664,6 +802,22 @@ static void test_fixtures(void)
             L = (stc_loss_labels_f64){lab, ndim, lc, lw};
             Lf = (stc_loss_labels){labf, ndim, lc, lw};
         }
+        /* GISTEmbedLoss: the guide's embeddings of every column, one after the other */
+        const cJSON *jg = cJSON_GetObjectItemCaseSensitive(cs, "guide");
+        float *guide_buf = NULL;
+        stc_loss_guide guide = {0};
+        if (cJSON_IsObject(jg)) {
+            int Dg = cJSON_GetObjectItemCaseSensitive(jg, "D")->valueint;
+            guide_buf = malloc(sizeof(float) * nc * B * Dg);
+            for (int c = 0; c < nc; c++) {
+                double *v = json_doubles(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(jg, "columns"), c), &n);
+                for (int i = 0; i < B * Dg; i++)
+                    guide_buf[(size_t)c * B * Dg + i] = (float)v[i];
+                free(v);
+            }
+            guide = (stc_loss_guide){guide_buf, guide_buf + (size_t)B * Dg, Dg};
+            spec.guide = &guide;
+        }
         stc_loss_result r64, r32;
         rc = stc_loss_compute_f64(&spec, (const double *const *)x, nc, B, D, &L, &r64, g);
         CHECK_MSG(rc == 0, "%s (float64): %s", name, stc_error_message());
@@ -716,6 +870,7 @@ static void test_fixtures(void)
         }
         free(lab);
         free(labf);
+        free(guide_buf);
         n_cases++;
     }
     CHECK_MSG(n_cases >= 30, "only %d fixture cases", n_cases);
@@ -1096,12 +1251,62 @@ static void test_more_specs_and_errors(void)
     batch_free(&b);
 }
 
+static void test_gist_specs_and_errors(void)
+{
+    stc_loss_spec s;
+    CHECK(parse("{\"type\": \"GISTEmbedLoss\", \"guide\": \"models/guide\"}", &s) == 0);
+    CHECK(s.type == STC_LOSS_GIST && !strcmp(s.guide_path, "models/guide") && s.temperature == 0.01 &&
+          s.margin == 0.0 && !s.margin_relative && s.contrast_anchors && s.contrast_positives &&
+          !s.gather_across_devices && !stc_loss_spec_is_cached(&s) && stc_loss_is_inbatch(s.type));
+    CHECK(parse("{\"type\": \"CachedGISTEmbedLoss\", \"guide\": \"g\", \"mini_batch_size\": 4, "
+                "\"margin_strategy\": \"relative\", \"margin\": 0.05, \"temperature\": 0.02, "
+                "\"contrast_anchors\": false, \"contrast_positives\": false, \"gather_across_devices\": true, "
+                "\"show_progress_bar\": false, \"mini_batch_num_tokens\": null}", &s) == 0);
+    CHECK(s.type == STC_LOSS_CACHED_GIST && s.mini_batch_size == 4 && s.margin_relative && s.margin == 0.05 &&
+          s.temperature == 0.02 && !s.contrast_anchors && !s.contrast_positives && s.gather_across_devices &&
+          stc_loss_spec_is_cached(&s));
+    CHECK(parse("{\"type\": \"CachedGISTEmbedLoss\", \"guide\": \"g\"}", &s) == 0 && s.mini_batch_size == 32);
+    CHECK(parse("{\"type\": \"GISTEmbedLoss\"}", &s) == STC_ERR_USAGE);                     /* no guide */
+    CHECK(strstr(stc_error_message(), "guide") != NULL);
+    CHECK(parse("{\"type\": \"GISTEmbedLoss\", \"guide\": \"g\", \"margin_strategy\": \"other\"}", &s) ==
+          STC_ERR_USAGE);
+    CHECK(parse("{\"type\": \"GISTEmbedLoss\", \"guide\": \"g\", \"temperature\": 0}", &s) == STC_ERR_USAGE);
+    CHECK(parse("{\"type\": \"GISTEmbedLoss\", \"guide\": \"g\", \"scale\": 20}", &s) == STC_ERR_USAGE);
+    CHECK(parse("{\"type\": \"GISTEmbedLoss\", \"guide\": \"g\", \"mini_batch_size\": 2}", &s) ==
+          STC_ERR_USAGE);
+    CHECK(parse("{\"type\": \"MatryoshkaLoss\", \"matryoshka_dims\": [4], "
+                "\"loss\": {\"type\": \"GISTEmbedLoss\", \"guide\": \"g\"}}", &s) == 0);
+    /* columns: GISTEmbedLoss takes 2 or 3 (Python: "Expected 2 or 3 embeddings"), the cached one 2 or more */
+    stc_loss_spec_init(&s, STC_LOSS_GIST);
+    CHECK(stc_loss_check_dataset(&s, 2, 0, 8) == 0 && stc_loss_check_dataset(&s, 3, 0, 8) == 0);
+    CHECK(stc_loss_check_dataset(&s, 4, 0, 8) == STC_ERR_USAGE && stc_loss_check_dataset(&s, 1, 0, 8) == STC_ERR_USAGE);
+    stc_loss_spec_init(&s, STC_LOSS_CACHED_GIST);
+    CHECK(stc_loss_check_dataset(&s, 5, 0, 8) == 0);
+    /* without the guide's embeddings the loss refuses to run */
+    batch b;
+    batch_init(&b, 2, 3, 4, 1.0);
+    stc_loss_result r;
+    stc_loss_spec_init(&s, STC_LOSS_GIST);
+    CHECK(stc_loss_compute_f64(&s, (const double *const *)b.x, 2, 3, 4, NULL, &r, b.g) == STC_ERR_USAGE);
+    /* the gathered geometry never gathers anchors */
+    float gz[2 * 3 * 2] = {0};
+    stc_loss_guide guide = {gz, gz + 6, 2};
+    s.guide = &guide;
+    stc_inbatch_geometry g = {.n_local = 3, .anchor_rows = 6, .anchor_offset = 3, .cand_cols = 1,
+                              .cand_col_rows = 6, .cand_offset = 3};
+    double a6[6 * 4] = {0}, c6[6 * 4] = {0};
+    CHECK(stc_loss_compute_inbatch_f64(&s, a6, c6, &g, 4, &r, NULL, NULL) == STC_ERR_USAGE);
+    batch_free(&b);
+}
+
 int main(void)
 {
     printf("finite differences (float64):\n");
     test_fd_all();
     test_fd_inbatch();
     test_fd_more();
+    test_fd_gist();
+    test_gist_ranks();
     printf("chunked == full:\n");
     test_chunked();
     printf("ranks:\n");
@@ -1113,5 +1318,6 @@ int main(void)
     test_specs_and_errors();
     test_more_values();
     test_more_specs_and_errors();
+    test_gist_specs_and_errors();
     return check_report("test_losses");
 }

@@ -68,16 +68,42 @@ def rand_cols(rng, n_cols, B, D, scale=1.0):
     return [(rng.standard_normal((B, D)) * scale).astype(np.float32).astype(np.float64) for _ in range(n_cols)]
 
 
-def run_case(name, loss_json, make_loss, cols, labels=None, cached_chunk=None, grad_cache=False):
+def guided(embs, guide):
+    """The student stand-in and a guide stand-in (GISTEmbedLoss): both get
+    tiny-bert's tokenizer, so the loss feeds the guide the student's
+    features (must_retokenize false) and the guide returns its preset
+    embeddings of the same columns."""
+    from transformers import AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(os.path.join(REPO, "tests", "fixtures", "encode", "tiny-bert"))
+    model, guide_model = StandIn(embs), StandIn(guide)
+    for m in (model, guide_model):
+        m.tokenizer = tok
+        m.max_seq_length = 48
+    return model, guide_model
+
+
+def run_case(name, loss_json, make_loss, cols, labels=None, cached_chunk=None, grad_cache=False, guide=None):
     """Evaluates the loss on cols (list of [B, D] arrays) and records it.
+
+    guide: the guide model's embeddings of each column (GISTEmbedLoss; then
+    make_loss takes (model, guide)); recorded as inputs, they get no
+    gradient.
 
     grad_cache: call calculate_loss(with_backward=True) on detached chunk
     leaves, as a GradCache loss's first pass does (MegaBatchMarginLoss's
     mini-batched version); the chunks' gradients are the cached ones that
     the second pass back-propagates through the model."""
     embs = [torch.tensor(c, dtype=torch.float64, requires_grad=True) for c in cols]
-    model = StandIn(embs)
-    loss_mod = make_loss(model)
+    greps = []
+    if guide is None:
+        model = StandIn(embs)
+        loss_mod = make_loss(model)
+    else:
+        gembs = [torch.tensor(g, dtype=torch.float64) for g in guide]
+        model, guide_model = guided(embs, gembs)
+        loss_mod = make_loss(model, guide_model)
+        if cached_chunk is not None:  # CachedGISTEmbedLoss.calculate_loss(reps, reps_guided)
+            greps = [[g[b : b + cached_chunk] for b in range(0, g.shape[0], cached_chunk)] for g in gembs]
     lab_t = None
     if labels is not None:
         # float32 values: the dataset's labels are float32, and
@@ -95,7 +121,7 @@ def run_case(name, loss_json, make_loss, cols, labels=None, cached_chunk=None, g
     else:
         if cached_chunk is not None:
             reps = [[e[b : b + cached_chunk] for b in range(0, e.shape[0], cached_chunk)] for e in embs]
-            value = loss_mod.calculate_loss(reps, lab_t, with_backward=False)
+            value = loss_mod.calculate_loss(reps, greps if guide is not None else lab_t, with_backward=False)
         else:
             value = loss_mod(features, lab_t)
         if isinstance(value, dict):  # a loss with named parts: the trainer sums them
@@ -124,6 +150,8 @@ def run_case(name, loss_json, make_loss, cols, labels=None, cached_chunk=None, g
         }
     if parts is not None:
         case["components"] = parts
+    if guide is not None:
+        case["guide"] = {"D": guide[0].shape[1], "columns": [g.reshape(-1).tolist() for g in guide]}
     return case
 
 
@@ -249,6 +277,7 @@ def build_cases():
                  lambda m: L.MatryoshkaLoss(m, L.MSELoss(m), [6, 3], [1.0, 2.0]),
                  rand_cols(rng, 1, 4, 6), rng.standard_normal((4, 6)).astype(np.float32).astype(np.float64)))
     build_more_cases(rng, add)
+    build_gist_cases(rng, add)
     return cases
 
 
@@ -384,6 +413,46 @@ def build_more_cases(rng, add):
                   "matryoshka_dims": [7, 3]},
                  lambda m: L.MatryoshkaLoss(m, L.MegaBatchMarginLoss(m, use_mini_batched_version=False), [7, 3]),
                  rand_cols(rng, 2, 5, 7)))
+
+
+def build_gist_cases(rng, add):
+    """GISTEmbedLoss and CachedGISTEmbedLoss (appended: the cases above keep
+    their random inputs). The guide's embeddings are inputs of their own
+    width (a guide need not have the student's), correlated with the
+    student's so that some in-batch candidates are masked and others not."""
+    def guide_of(cols, Dg, noise=0.8):
+        w = rng.standard_normal((cols[0].shape[1], Dg))
+        return [(c @ w / np.sqrt(cols[0].shape[1]) + noise * rng.standard_normal((c.shape[0], Dg)))
+                .astype(np.float32).astype(np.float64) for c in cols]
+
+    def gist(name, j, cls, kw, n_cols, B, D, Dg, cached_chunk=None, matryoshka=None):
+        cols = rand_cols(rng, n_cols, B, D)
+        guide = guide_of(cols, Dg)
+        j = dict({"type": cls.__name__, "guide": "guide"}, **j)
+        make = lambda m, g: cls(m, g, **kw)
+        if matryoshka is not None:
+            j = {"type": "MatryoshkaLoss", "loss": j, "matryoshka_dims": matryoshka}
+            make = lambda m, g: L.MatryoshkaLoss(m, cls(m, g, **kw), matryoshka)
+        add(run_case(name, j, make, cols, cached_chunk=cached_chunk, guide=guide))
+
+    G, CG = L.GISTEmbedLoss, L.CachedGISTEmbedLoss
+    gist("gist_pairs", {}, G, {}, 2, 6, 7, 5)
+    gist("gist_triplets_absolute_margin", {"margin": 0.1}, G, {"margin": 0.1}, 3, 5, 6, 6)
+    gist("gist_triplets_relative", {"margin_strategy": "relative", "margin": 0.2, "temperature": 0.05}, G,
+         {"margin_strategy": "relative", "margin": 0.2, "temperature": 0.05}, 3, 6, 5, 4)
+    gist("gist_pairs_relative_no_contrast",
+         {"margin_strategy": "relative", "margin": 0.1, "contrast_anchors": False, "contrast_positives": False}, G,
+         {"margin_strategy": "relative", "margin": 0.1, "contrast_anchors": False, "contrast_positives": False},
+         2, 5, 6, 8)
+    gist("gist_triplets_anchors_only", {"contrast_positives": False, "temperature": 0.1}, G,
+         {"contrast_positives": False, "temperature": 0.1}, 3, 4, 5, 5)
+    gist("gist_triplets_positives_only", {"contrast_anchors": False, "margin": -0.05}, G,
+         {"contrast_anchors": False, "margin": -0.05}, 3, 5, 4, 3)
+    gist("cached_gist_two_negatives_chunks_of_2", {"mini_batch_size": 2, "margin_strategy": "relative", "margin": 0.1},
+         CG, {"mini_batch_size": 2, "margin_strategy": "relative", "margin": 0.1}, 4, 7, 5, 6, cached_chunk=2)
+    gist("cached_gist_pairs_chunks_of_3", {"mini_batch_size": 3}, CG, {"mini_batch_size": 3}, 2, 8, 6, 4,
+         cached_chunk=3)
+    gist("matryoshka_gist", {}, G, {}, 3, 5, 8, 6, matryoshka=[8, 4])
 
 
 def main():

@@ -63,6 +63,22 @@ int stc_loss_mnrl_f64(const stc_loss_spec *spec, const double *anchors, const do
                       const stc_inbatch_geometry *geo, int D, double *loss, double *danchors,
                       double *dcands);
 
+/* GISTEmbedLoss / CachedGISTEmbedLoss (loss_gist.c): the same contract,
+ * with the guide's embeddings from spec->guide (validated). */
+int stc_loss_gist_f64(const stc_loss_spec *spec, const double *anchors, const double *cands,
+                      const stc_inbatch_geometry *geo, int D, double *loss, double *danchors,
+                      double *dcands);
+
+/* Shared by the in-batch cores (loss_mnrl.c): logsumexp of x[0..n) (-inf
+ * entries allowed), and the row-major products of similarity blocks:
+ *   gemm_abt  C[m, n] = A[m, D] . Bm[n, D]^T (+ beta C), C's leading dimension ldc
+ *   gemm_sb   dA[m, D] += dS[m, n] . Bm[n, D]   (dS's leading dimension lds)
+ *   gemm_stA  dB[n, D] += dS[m, n]^T . A[m, D] */
+double stc_loss_logsumexp(const double *x, int n);
+void stc_loss_gemm_abt(double *C, int ldc, const double *A, const double *Bm, int m, int n, int D, double beta);
+void stc_loss_gemm_sb(double *dA, const double *dS, int lds, const double *Bm, int m, int n, int D);
+void stc_loss_gemm_stA(double *dB, const double *dS, int lds, const double *A, int m, int n, int D);
+
 /* The losses below take text columns in->x[0..n_mats) of in->rows[0] rows
  * and return the loss and assigned gradients dx[m] (dx NULL: value only);
  * shapes and labels already checked (losses.c). */

@@ -40,7 +40,7 @@ typedef struct {
 } mnrl_block;
 
 /* logsumexp of x[0..n), -inf entries allowed (at least one finite). */
-static double logsumexp(const double *x, int n)
+double stc_loss_logsumexp(const double *x, int n)
 {
     double mx = -INFINITY;
     for (int j = 0; j < n; j++)
@@ -71,20 +71,20 @@ static int hardness_applies(stc_mnrl_hardness mode, int j, int W, int own)
 }
 
 /* C[m, n] (+)= A[m, D] . Bm[n, D]^T with C's leading dimension ldc. */
-static void gemm_abt(double *C, int ldc, const double *A, const double *Bm, int m, int n, int D,
+void stc_loss_gemm_abt(double *C, int ldc, const double *A, const double *Bm, int m, int n, int D,
                      double beta)
 {
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, D, 1.0, A, D, Bm, D, beta, C, ldc);
 }
 
 /* dA[m, D] += dS[m, n] . Bm[n, D] (dS with leading dimension lds). */
-static void gemm_sb(double *dA, const double *dS, int lds, const double *Bm, int m, int n, int D)
+void stc_loss_gemm_sb(double *dA, const double *dS, int lds, const double *Bm, int m, int n, int D)
 {
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, D, n, 1.0, dS, lds, Bm, D, 1.0, dA, D);
 }
 
 /* dB[n, D] += dS[m, n]^T . A[m, D]. */
-static void gemm_stA(double *dB, const double *dS, int lds, const double *A, int m, int n, int D)
+void stc_loss_gemm_stA(double *dB, const double *dS, int lds, const double *A, int m, int n, int D)
 {
     cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, D, m, 1.0, dS, lds, A, D, 1.0, dB, D);
 }
@@ -160,10 +160,10 @@ int stc_loss_mnrl_f64(const stc_loss_spec *spec, const double *anchors, const do
         for (int t = 0; t < nb; t++) {
             double *dst = logits + blk[t].off;
             switch (blk[t].kind) {
-            case BLK_QD: gemm_abt(dst, total, qc, Cn, m, Nc, D, 0.0); break;
-            case BLK_QQ: gemm_abt(dst, total, qc, Qn, m, W, D, 0.0); break;
-            case BLK_DQ: gemm_abt(dst, total, dcn, Qn, m, W, D, 0.0); break;
-            default: gemm_abt(dst, total, dcn, Cn, m, Nc, D, 0.0); break;
+            case BLK_QD: stc_loss_gemm_abt(dst, total, qc, Cn, m, Nc, D, 0.0); break;
+            case BLK_QQ: stc_loss_gemm_abt(dst, total, qc, Qn, m, W, D, 0.0); break;
+            case BLK_DQ: stc_loss_gemm_abt(dst, total, dcn, Qn, m, W, D, 0.0); break;
+            default: stc_loss_gemm_abt(dst, total, dcn, Cn, m, Nc, D, 0.0); break;
             }
         }
 
@@ -189,11 +189,11 @@ int stc_loss_mnrl_f64(const stc_loss_spec *spec, const double *anchors, const do
                 if (blk[t].kind == BLK_DD)
                     for (int j = own % W; j < Nc; j += W)
                         x[j] = -INFINITY;
-                lse_blk[t] = logsumexp(x, blk[t].cols);
+                lse_blk[t] = stc_loss_logsumexp(x, blk[t].cols);
             }
             double log_z;
             if (spec->partition == STC_MNRL_JOINT) {
-                log_z = logsumexp(row, total);
+                log_z = stc_loss_logsumexp(row, total);
             } else {
                 log_z = 0.0;
                 for (int t = 0; t < nb; t++)
@@ -232,20 +232,20 @@ int stc_loss_mnrl_f64(const stc_loss_spec *spec, const double *anchors, const do
             const double *dS = logits + blk[t].off;
             switch (blk[t].kind) {
             case BLK_QD:
-                gemm_sb(dqc, dS, total, Cn, m, Nc, D);
-                gemm_stA(dc, dS, total, qc, m, Nc, D);
+                stc_loss_gemm_sb(dqc, dS, total, Cn, m, Nc, D);
+                stc_loss_gemm_stA(dc, dS, total, qc, m, Nc, D);
                 break;
             case BLK_QQ:
-                gemm_sb(dqc, dS, total, Qn, m, W, D);
-                gemm_stA(dq, dS, total, qc, m, W, D);
+                stc_loss_gemm_sb(dqc, dS, total, Qn, m, W, D);
+                stc_loss_gemm_stA(dq, dS, total, qc, m, W, D);
                 break;
             case BLK_DQ:
-                gemm_sb(ddc, dS, total, Qn, m, W, D);
-                gemm_stA(dq, dS, total, dcn, m, W, D);
+                stc_loss_gemm_sb(ddc, dS, total, Qn, m, W, D);
+                stc_loss_gemm_stA(dq, dS, total, dcn, m, W, D);
                 break;
             default:
-                gemm_sb(ddc, dS, total, Cn, m, Nc, D);
-                gemm_stA(dc, dS, total, dcn, m, Nc, D);
+                stc_loss_gemm_sb(ddc, dS, total, Cn, m, Nc, D);
+                stc_loss_gemm_stA(dc, dS, total, dcn, m, Nc, D);
                 break;
             }
         }

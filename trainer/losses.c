@@ -141,6 +141,8 @@ static const char *const TYPE_NAMES[STC_LOSS_TYPE_COUNT] = {
     [STC_LOSS_BATCH_HARD_SOFT_MARGIN_TRIPLET] = "BatchHardSoftMarginTripletLoss",
     [STC_LOSS_MEGA_BATCH_MARGIN] = "MegaBatchMarginLoss",
     [STC_LOSS_GLOBAL_ORTHOGONAL_REGULARIZATION] = "GlobalOrthogonalRegularizationLoss",
+    [STC_LOSS_GIST] = "GISTEmbedLoss",
+    [STC_LOSS_CACHED_GIST] = "CachedGISTEmbedLoss",
 };
 
 /* GOR returns a dict of parts; Python's MatryoshkaLoss computes
@@ -175,20 +177,26 @@ int stc_loss_type_from_name(const char *name, stc_loss_type *type)
                       "CosineSimilarityLoss, MSELoss, TripletLoss, ContrastiveLoss, "
                       "OnlineContrastiveLoss, MarginMSELoss, DistillKLDivLoss, BatchAllTripletLoss, "
                       "BatchHardTripletLoss, BatchSemiHardTripletLoss, BatchHardSoftMarginTripletLoss, "
-                      "MegaBatchMarginLoss, GlobalOrthogonalRegularizationLoss, and MatryoshkaLoss around "
-                      "any of them but the last)",
+                      "MegaBatchMarginLoss, GlobalOrthogonalRegularizationLoss, GISTEmbedLoss, "
+                      "CachedGISTEmbedLoss, and MatryoshkaLoss around any of them but "
+                      "GlobalOrthogonalRegularizationLoss)",
                       name);
 }
 
 int stc_loss_is_inbatch(stc_loss_type type)
 {
     return type == STC_LOSS_MNRL || type == STC_LOSS_CACHED_MNRL || type == STC_LOSS_MNRL_SYMMETRIC ||
-           type == STC_LOSS_CACHED_MNRL_SYMMETRIC;
+           type == STC_LOSS_CACHED_MNRL_SYMMETRIC || stc_loss_is_gist(type);
+}
+
+int stc_loss_is_gist(stc_loss_type type)
+{
+    return type == STC_LOSS_GIST || type == STC_LOSS_CACHED_GIST;
 }
 
 int stc_loss_is_cached(stc_loss_type type)
 {
-    return type == STC_LOSS_CACHED_MNRL || type == STC_LOSS_CACHED_MNRL_SYMMETRIC;
+    return type == STC_LOSS_CACHED_MNRL || type == STC_LOSS_CACHED_MNRL_SYMMETRIC || type == STC_LOSS_CACHED_GIST;
 }
 
 int stc_loss_spec_is_cached(const stc_loss_spec *spec)
@@ -250,6 +258,12 @@ void stc_loss_spec_init(stc_loss_spec *spec, stc_loss_type type)
         break;
     case STC_LOSS_GLOBAL_ORTHOGONAL_REGULARIZATION:
         spec->mean_weight = spec->second_moment_weight = 1.0;
+        break;
+    case STC_LOSS_GIST:
+    case STC_LOSS_CACHED_GIST:
+        spec->temperature = 0.01;
+        spec->margin = 0.0;
+        spec->contrast_anchors = spec->contrast_positives = 1;
         break;
     default:
         break;
@@ -315,6 +329,14 @@ int stc_loss_spec_validate(const stc_loss_spec *spec)
         if (spec->distance != STC_DIST_EUCLIDEAN && spec->distance != STC_DIST_COSINE)
             return stc_errorf(STC_ERR_USAGE, "%s: distance_metric must be euclidean_distance or cosine_distance",
                               name);
+        if (!isfinite(spec->margin))
+            return stc_errorf(STC_ERR_USAGE, "%s: margin must be finite", name);
+    }
+    if (stc_loss_is_gist(spec->type)) {
+        /* Python takes any temperature; 0 or less gives NaN or an inverted objective */
+        if (!(spec->temperature > 0.0) || !isfinite(spec->temperature))
+            return stc_errorf(STC_ERR_USAGE, "%s: temperature must be a positive number (got %g)", name,
+                              spec->temperature);
         if (!isfinite(spec->margin))
             return stc_errorf(STC_ERR_USAGE, "%s: margin must be finite", name);
     }
@@ -416,6 +438,8 @@ static int key_allowed(stc_loss_type t, const char *k)
     static const char *const mega[] = {"positive_margin", "negative_margin", "use_mini_batched_version",
                                        "mini_batch_size", "mini_batch_num_tokens", "show_progress_bar", NULL};
     static const char *const gor[] = {"similarity_fct", "mean_weight", "second_moment_weight", "aggregation", NULL};
+    static const char *const gist[] = {"guide", "temperature", "margin_strategy", "margin", "contrast_anchors",
+                                       "contrast_positives", "gather_across_devices", NULL};
     const char *const *lists[2] = {NULL, NULL};
     switch (t) {
     case STC_LOSS_MNRL: lists[0] = mnrl; break;
@@ -437,6 +461,8 @@ static int key_allowed(stc_loss_type t, const char *k)
     case STC_LOSS_BATCH_HARD_SOFT_MARGIN_TRIPLET: lists[0] = soft_margin; break;
     case STC_LOSS_MEGA_BATCH_MARGIN: lists[0] = mega; break;
     case STC_LOSS_GLOBAL_ORTHOGONAL_REGULARIZATION: lists[0] = gor; break;
+    case STC_LOSS_GIST: lists[0] = gist; break;
+    case STC_LOSS_CACHED_GIST: lists[0] = gist; lists[1] = cached; break;
     default: break;
     }
     for (int l = 0; l < 2; l++)
@@ -500,10 +526,15 @@ static int parse_arg(const cJSON *it, const char *where, stc_loss_spec *spec)
                           inb ? "cos_sim" : "pairwise_cos_sim", inb ? "dot_score" : "pairwise_dot_score");
     }
     if (!strcmp(k, "gather_across_devices") || !strcmp(k, "show_progress_bar") || !strcmp(k, "size_average") ||
-        !strcmp(k, "use_mini_batched_version")) {
+        !strcmp(k, "use_mini_batched_version") || !strcmp(k, "contrast_anchors") ||
+        !strcmp(k, "contrast_positives")) {
         if (!cJSON_IsBool(it))
             return stc_errorf(STC_ERR_USAGE, "%s: '%s' must be true or false", where, k);
-        if (!strcmp(k, "gather_across_devices"))
+        if (!strcmp(k, "contrast_anchors"))
+            spec->contrast_anchors = cJSON_IsTrue(it);
+        else if (!strcmp(k, "contrast_positives"))
+            spec->contrast_positives = cJSON_IsTrue(it);
+        else if (!strcmp(k, "gather_across_devices"))
             spec->gather_across_devices = cJSON_IsTrue(it);
         else if (!strcmp(k, "size_average"))
             spec->size_average = cJSON_IsTrue(it);
@@ -626,6 +657,31 @@ static int parse_arg(const cJSON *it, const char *where, stc_loss_spec *spec)
         return json_number(it, where, &spec->positive_margin);
     if (!strcmp(k, "negative_margin"))
         return json_number(it, where, &spec->negative_margin);
+    if (!strcmp(k, "guide")) {
+        const char *v = cJSON_GetStringValue(it);
+        if (!v || !v[0])
+            return stc_errorf(STC_ERR_USAGE, "%s: 'guide' must be the path of a Sentence Transformers model directory",
+                              where);
+        if (strlen(v) >= sizeof spec->guide_path)
+            return stc_errorf(STC_ERR_USAGE, "%s: 'guide' path longer than %d bytes", where,
+                              (int)sizeof spec->guide_path - 1);
+        strcpy(spec->guide_path, v);
+        return STC_OK;
+    }
+    if (!strcmp(k, "margin_strategy")) {
+        const char *v = cJSON_GetStringValue(it);
+        if (!v || (strcmp(v, "absolute") && strcmp(v, "relative")))
+            return stc_errorf(STC_ERR_USAGE, "%s: 'margin_strategy' must be \"absolute\" or \"relative\"", where);
+        spec->margin_relative = !strcmp(v, "relative");
+        return STC_OK;
+    }
+    if (!strcmp(k, "temperature") && stc_loss_is_gist(spec->type)) {
+        if ((rc = json_number(it, where, &spec->temperature)))
+            return rc;
+        if (!(spec->temperature > 0.0))
+            return stc_errorf(STC_ERR_USAGE, "%s: 'temperature' must be positive (got %g)", where, spec->temperature);
+        return STC_OK;
+    }
     if (!strcmp(k, "temperature") || !strcmp(k, "student_temperature") || !strcmp(k, "teacher_temperature")) {
         /* temperature sets both; student_/teacher_temperature (null: temperature) override it
          * whatever the key order: stc_loss_spec_from_json applies them after every key */
@@ -723,6 +779,8 @@ int stc_loss_spec_from_json(const cJSON *obj, const char *where, stc_loss_spec *
         if ((rc = parse_arg(it, where, spec)))
             return rc;
     }
+    if (stc_loss_is_gist(t) && !spec->guide_path[0])
+        return stc_errorf(STC_ERR_USAGE, "%s: %s needs \"guide\": the guide model's directory", where, type);
     if (t == STC_LOSS_DISTILL_KL_DIV) {
         const cJSON *st = cJSON_GetObjectItemCaseSensitive(obj, "student_temperature");
         const cJSON *tt = cJSON_GetObjectItemCaseSensitive(obj, "teacher_temperature");
@@ -741,6 +799,9 @@ int stc_loss_spec_from_json(const cJSON *obj, const char *where, stc_loss_spec *
 /* One evaluation of the wrapped (non-Matryoshka) loss. */
 static int eval_base(const stc_loss_spec *spec, const stc_loss_input *in, double *loss, double *const *dx)
 {
+    if (in->inbatch && stc_loss_is_gist(spec->type))
+        return stc_loss_gist_f64(spec, in->x[0], in->x[1], &in->geo, in->dim, loss, dx ? dx[0] : NULL,
+                                 dx ? dx[1] : NULL);
     if (in->inbatch)
         return stc_loss_mnrl_f64(spec, in->x[0], in->x[1], &in->geo, in->dim, loss, dx ? dx[0] : NULL,
                                  dx ? dx[1] : NULL);
@@ -952,6 +1013,7 @@ static int check_columns(const stc_loss_spec *spec, int n_cols, int B, int D, co
         break;
     case STC_LOSS_MEGA_BATCH_MARGIN: min_cols = max_cols = 2; what = "(anchor, positive) columns"; break;
     case STC_LOSS_GLOBAL_ORTHOGONAL_REGULARIZATION: min_cols = 1; what = "text columns"; break;
+    case STC_LOSS_GIST: max_cols = 3; what = "(anchor, positive) or (anchor, positive, negative) columns"; break;
     default:
         if (is_batch_triplet(spec->type)) {
             min_cols = max_cols = 1;
@@ -1029,6 +1091,8 @@ int stc_loss_check_dataset(const stc_loss_spec *spec, int n_cols, int label_dim,
     return rc ? rc : check_columns(spec, n_cols, 1, D, label_dim > 0 ? &L : NULL);
 }
 
+static int check_geometry(const stc_loss_spec *spec, const stc_inbatch_geometry *g, int D);
+
 int stc_loss_compute_f64(const stc_loss_spec *spec, const double *const *emb, int n_cols, int B, int D,
                          const stc_loss_labels_f64 *labels, stc_loss_result *result, double *const *demb)
 {
@@ -1078,7 +1142,9 @@ int stc_loss_compute_f64(const stc_loss_spec *spec, const double *const *emb, in
     in.geo = (stc_inbatch_geometry){.n_local = B, .anchor_rows = B, .anchor_offset = 0,
                                     .cand_cols = k, .cand_col_rows = B, .cand_offset = 0};
     double *dx[2] = {demb ? demb[0] : NULL, dcands};
-    rc = eval_loss(spec, &in, &result->value, demb ? dx : NULL);
+    rc = check_geometry(spec, &in.geo, D);
+    if (!rc)
+        rc = eval_loss(spec, &in, &result->value, demb ? dx : NULL);
     if (!rc && demb)
         for (int c = 0; c < k; c++)
             memcpy(demb[1 + c], dcands + (size_t)c * B * D, (size_t)B * D * sizeof(double));
@@ -1112,6 +1178,14 @@ static int check_geometry(const stc_loss_spec *spec, const stc_inbatch_geometry 
                           "anchor (anchors gathered like the candidates: %d anchor rows at offset %d, "
                           "candidate columns of %d rows at offset %d)",
                           name, g->anchor_rows, g->anchor_offset, g->cand_col_rows, g->cand_offset);
+    if (stc_loss_is_gist(spec->type)) {
+        if (g->anchor_rows != g->n_local || g->anchor_offset != 0)
+            return stc_errorf(STC_ERR_USAGE, "%s: anchors are never gathered (%d anchor rows for %d local anchors)",
+                              name, g->anchor_rows, g->n_local);
+        const stc_loss_guide *gd = spec->guide;
+        if (!gd || !gd->anchors || !gd->cands || gd->dim < 1)
+            return stc_errorf(STC_ERR_USAGE, "%s: the guide model's embeddings of the batch are missing", name);
+    }
     for (int i = 0; i < spec->matryoshka_n_dims; i++)
         if (spec->matryoshka_dims[i] > D)
             return stc_errorf(STC_ERR_USAGE,

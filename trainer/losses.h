@@ -105,6 +105,8 @@ typedef enum {
     STC_LOSS_BATCH_HARD_SOFT_MARGIN_TRIPLET, /* BatchHardSoftMarginTripletLoss */
     STC_LOSS_MEGA_BATCH_MARGIN,           /* MegaBatchMarginLoss */
     STC_LOSS_GLOBAL_ORTHOGONAL_REGULARIZATION, /* GlobalOrthogonalRegularizationLoss (two named parts) */
+    STC_LOSS_GIST,                        /* GISTEmbedLoss (guide model masks false negatives) */
+    STC_LOSS_CACHED_GIST,                 /* CachedGISTEmbedLoss (GradCache) */
     STC_LOSS_TYPE_COUNT
 } stc_loss_type;
 
@@ -170,6 +172,22 @@ typedef struct {
     void *ctx;
 } stc_loss_ranks;
 
+/*
+ * GISTEmbedLoss's guide embeddings for one call, laid out like the student's
+ * inputs: the anchors [B, dim] (anchors are never gathered) and the
+ * candidates [k * W, dim] in the candidate matrix's order (stc_loss_compute:
+ * columns 1.. of the batch, one after the other). float32: they come from
+ * the guide's float32 forward, carry no gradient and only decide which
+ * scores are masked.
+ */
+typedef struct {
+    const float *anchors;
+    const float *cands;
+    int dim;
+} stc_loss_guide;
+
+#define STC_LOSS_GUIDE_PATH_MAX 1024
+
 /* One loss, with Python's constructor arguments (defaults from
  * stc_loss_spec_init). MatryoshkaLoss is not a type of its own but a wrapper
  * described by the matryoshka_* fields around any of these losses. */
@@ -189,7 +207,7 @@ typedef struct {
     int mini_batch_size;           /* anchor rows per loss chunk: Cached*: 32; plain MNRL: 0 = all rows */
     int mini_batched;              /* MegaBatchMarginLoss use_mini_batched_version (GradCache in the trainer) */
     stc_distance distance;         /* Triplet: EUCLIDEAN; Contrastive, OnlineContrastive: COSINE */
-    double margin;                 /* Triplet: 5; Contrastive, OnlineContrastive: 0.5 */
+    double margin;                 /* Triplet: 5; Contrastive, OnlineContrastive: 0.5; GIST: 0 */
     int size_average;              /* Contrastive: 1 (mean) or 0 (sum) */
     double student_temperature;    /* DistillKLDiv: `temperature` (1) unless student_temperature is given */
     double teacher_temperature;    /* DistillKLDiv: `temperature` (1) unless teacher_temperature is given */
@@ -198,6 +216,13 @@ typedef struct {
     double mean_weight;            /* GlobalOrthogonalRegularization: 1; 0 (Python: 0 or None) drops gor_mean */
     double second_moment_weight;   /* GlobalOrthogonalRegularization: 1; 0 drops gor_second_moment */
     int aggregation_sum;           /* GlobalOrthogonalRegularization: 0 "mean" over columns, 1 "sum" */
+    char guide_path[STC_LOSS_GUIDE_PATH_MAX]; /* GIST: `guide`, the guide model's directory */
+    double temperature;            /* GIST: 0.01 (scores are cos / temperature) */
+    int margin_relative;           /* GIST: margin_strategy 0 "absolute", 1 "relative"; `margin` above: 0 */
+    int contrast_anchors;          /* GIST: 1 (anchor-anchor scores) */
+    int contrast_positives;        /* GIST: 1 (positive-positive scores) */
+    const stc_loss_guide *guide;   /* not from the config: GIST's guide embeddings of the call, set by the
+                                      trainer (required by the compute functions for GIST) */
     /* MatryoshkaLoss around this loss: none when matryoshka_n_dims == 0.
      * Dims are kept sorted descending with their weights (as Python). */
     int matryoshka_n_dims;
@@ -290,6 +315,10 @@ int stc_loss_spec_from_json(const cJSON *obj, const char *where, stc_loss_spec *
 /* 1 for the in-batch-negatives family (MNRL, symmetric, cached variants),
  * whose inputs can be gathered across ranks. */
 int stc_loss_is_inbatch(stc_loss_type type);
+
+/* 1 for GISTEmbedLoss and CachedGISTEmbedLoss (in-batch losses that need
+ * spec->guide). */
+int stc_loss_is_gist(stc_loss_type type);
 
 /* Checks, before any training, that a dataset fits a loss: its number of
  * text columns, its label (label_dim 0: none, 1: a score, D: a vector) and
