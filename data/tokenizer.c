@@ -894,6 +894,35 @@ int stc_tokenizer_encode_pair(const stc_tokenizer *tok, const char *a, size_t al
 }
 
 /* Accessors (see tokenizer.h). */
+/* Every key of a's table has the same id in b's, and they hold as many keys. */
+static int table_same(const tok_table *a, const char *a_arena, const tok_table *b, const char *b_arena)
+{
+    if (a->n != b->n)
+        return 0;
+    for (uint32_t i = 0; i <= a->mask; i++) {
+        const tok_slot *e = &a->slots[i];
+        if (e->id >= 0 && table_get(b, b_arena, a_arena + e->off, e->len) != e->id)
+            return 0;
+    }
+    return 1;
+}
+
+int stc_tokenizer_same_vocab(const stc_tokenizer *a, const stc_tokenizer *b)
+{
+    if (a->vocab_size != b->vocab_size || a->n_added != b->n_added ||
+        !table_same(&a->vocab, a->arena, &b->vocab, b->arena))
+        return 0;
+    for (int i = 0; i < a->n_added; i++) {
+        int found = 0;
+        for (int j = 0; j < b->n_added && !found; j++)
+            found = a->added[i].id == b->added[j].id && a->added[i].len == b->added[j].len &&
+                    memcmp(a->added[i].content, b->added[j].content, a->added[i].len) == 0;
+        if (!found)
+            return 0;
+    }
+    return 1;
+}
+
 int stc_tokenizer_vocab_size(const stc_tokenizer *tok)
 {
     return tok->vocab_size;

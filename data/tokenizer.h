@@ -51,6 +51,11 @@ int stc_tokenizer_from_vocab(stc_tokenizer **out, const char *vocab, size_t len,
 
 /* 1 + the largest id the tokenizer can emit (vocab, added tokens, template). */
 int stc_tokenizer_vocab_size(const stc_tokenizer *tok);
+/* 1 if a and b map the same tokens (vocab and added tokens) to the same
+ * ids, as transformers' get_vocab() compares them (GISTEmbedLoss decides
+ * with it whether its guide can read the model's token ids). */
+int stc_tokenizer_same_vocab(const stc_tokenizer *a, const stc_tokenizer *b);
+
 /* Ids of the pad / CLS / SEP tokens named by tokenizer_config.json or
  * special_tokens_map.json ("[PAD]", "[CLS]", "[SEP]" by default); -1 if the
  * vocab has no such token. */

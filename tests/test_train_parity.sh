@@ -17,8 +17,9 @@
 #     Python's model.encode of its trained model (1e-4 absolute).
 # The cases run 30 optimizer steps: MNRL with a hard-negative column,
 # CachedMNRL on the same rows and settings with mini_batch_size 4 < 16 rows
-# (GradCache; identical to MNRL up to rounding), MatryoshkaLoss(MNRL) and
-# CoSENT; linear/cosine/constant schedules with warmup, weight decay, and
+# (GradCache; identical to MNRL up to rounding), MatryoshkaLoss(MNRL),
+# CoSENT, GISTEmbedLoss and CachedGISTEmbedLoss (guide: tiny-bert-dense, a
+# second tiny model with a Dense layer, dropout off); linear/cosine/constant schedules with warmup, weight decay, and
 # learning_rate_mapping patterns.
 # Each row of a case's dataset is in the single batch of every step (batch
 # size = rows) and the losses are permutation-invariant, so stc's sampler
@@ -44,29 +45,23 @@
 # usage: test_train_parity.sh STC_BINARY   (run from tests/)
 set -uo pipefail
 stc=$1
-py=/usr/bin/python3   # Debian's python3 with numpy and h5py (scripts/setup)
+source ./lib.sh      # tmp, py, nodropout_model
 export STC_TESTS_DIR=$PWD   # parity_common.py (run from tests/)
 fix=$PWD/fixtures/train
 model=$PWD/fixtures/encode/tiny-bert
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0; passes=0
 
 for dir in "$fix"/*/; do
   case=$(basename "$dir")
   [ -f "$dir/expected.json" ] || continue
   w=$tmp/$case
   mkdir -p "$w"
-  cp -r "$model" "$w/model"
   # Dropout off (stc's masks can never be torch's).
-  $py - "$w/model/config.json" <<'PY'
-import json, sys
-p = sys.argv[1]
-c = json.load(open(p))
-c["hidden_dropout_prob"] = 0.0
-c["attention_probs_dropout_prob"] = 0.0
-json.dump(c, open(p, "w"), indent=2)
-PY
+  nodropout_model "$model" "$w/model"
+  # GIST cases: the guide, a second tiny model (stc runs it without dropout;
+  # the reference's copy has dropout off too).
+  if grep -q '"guide"' "$dir/config.json"; then
+    nodropout_model "$PWD/fixtures/encode/tiny-bert-dense" "$w/guide"
+  fi
   cp "$dir/config.json" "$dir/train.jsonl" "$fix/texts.txt" "$w/"
   if ! (cd "$w" && OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "$stc" train config.json >"$w/train.out" 2>&1); then
     fails=$((fails+1)); echo "FAIL: $case: stc train: $(tail -5 "$w/train.out")" >&2; continue

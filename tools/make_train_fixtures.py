@@ -8,7 +8,9 @@ writes. For each case it writes, under tests/fixtures/train/<case>/:
   config.json    the stc training config (paths relative to the test's
                  working directory: "model" is a copy of
                  tests/fixtures/encode/tiny-bert with dropout set to 0,
-                 "train.jsonl" the dataset, "out" the output_dir)
+                 "train.jsonl" the dataset, "out" the output_dir; the GIST
+                 cases' "guide" a dropout-off copy of the case's
+                 guide_model, tests/fixtures/encode/tiny-bert-dense)
   train.jsonl    N rows of WordNet text (N = per_device_train_batch_size)
   expected.json  what SentenceTransformerTrainer does with the same config:
                  per logging step (every step) loss, grad_norm,
@@ -154,6 +156,34 @@ CASES = {
             "max_grad_norm": 5.0,
         },
     },
+    # GISTEmbedLoss on the MNRL rows (anchor, positive, negative), the guide
+    # a second tiny model (tiny-bert-dense: other weights, a Dense layer to
+    # 16 dimensions and Normalize; the same tokenizer, so the guide reads the
+    # model's tokens) with dropout off; absolute margin, both contrasts.
+    "gist": {
+        "rows": 16,
+        "rows_from": "mnrl",
+        "columns": ("anchor", "positive", "negative"),
+        "guide_model": "tiny-bert-dense",
+        "config": dict({"loss": {"type": "GISTEmbedLoss", "guide": "guide", "temperature": 0.05, "margin": 0.02}},
+                       **MNRL_CONFIG),
+    },
+    # CachedGISTEmbedLoss on the same rows, mini_batch_size 4 < 16 rows,
+    # relative margin (negative: fewer candidates masked), no anchor-anchor
+    # scores. (With a positive relative margin, or at the default temperature
+    # 0.01, most negatives are masked or dwarfed and the loss falls below
+    # 1e-3 within 20 steps, where float32 rounding in torch's cross-entropy
+    # leaves no relative precision to compare.)
+    "cached_gist": {
+        "rows": 16,
+        "rows_from": "mnrl",
+        "columns": ("anchor", "positive", "negative"),
+        "guide_model": "tiny-bert-dense",
+        "config": dict({"loss": {"type": "CachedGISTEmbedLoss", "guide": "guide", "mini_batch_size": 4,
+                                 "temperature": 0.05, "margin_strategy": "relative", "margin": -0.1,
+                                 "contrast_anchors": False}},
+                       **MNRL_CONFIG),
+    },
 }
 
 COMMON = {"logging_steps": 1, "save_strategy": "no", "seed": 12}
@@ -255,12 +285,16 @@ def nodropout_copy(src, dst):
     json.dump(cfg, open(p, "w"), indent=2)
 
 
-def make_loss(spec, model):
-    from sentence_transformers import losses
+def make_loss(spec, model, base):
+    """The loss object of an stc loss config; a "guide" path (GISTEmbedLoss)
+    is relative to base."""
+    from sentence_transformers import SentenceTransformer, losses
     spec = dict(spec)
     cls = getattr(losses, spec.pop("type"))
     if "loss" in spec:
-        spec["loss"] = make_loss(spec["loss"], model)
+        spec["loss"] = make_loss(spec["loss"], model, base)
+    if "guide" in spec:
+        spec["guide"] = SentenceTransformer(os.path.join(base, spec["guide"]), device="cpu")
     return cls(model, **spec)
 
 
@@ -310,7 +344,7 @@ def run_trainer(name, model, rows, columns, cfg, work, param_name):
     from transformers import TrainerCallback
 
     ds = Dataset.from_dict({c: [r[c] for r in rows] for c in columns})
-    loss = make_loss(cfg.pop("loss"), model)
+    loss = make_loss(cfg.pop("loss"), model, work)
     if "warmup_ratio" in cfg:  # transformers 5: the ratio form of warmup_steps
         cfg["warmup_steps"] = cfg.pop("warmup_ratio")
     args = SentenceTransformerTrainingArguments(
@@ -374,6 +408,9 @@ def check_stc(stc, out_dir, model_src):
     for name in CASES:
         with tempfile.TemporaryDirectory() as w:
             nodropout_copy(model_src, os.path.join(w, "model"))
+            if "guide_model" in CASES[name]:
+                nodropout_copy(os.path.join(os.path.dirname(model_src), CASES[name]["guide_model"]),
+                               os.path.join(w, "guide"))
             for f in ("config.json", "train.jsonl"):
                 shutil.copy(os.path.join(out_dir, name, f), w)
             shutil.copy(os.path.join(out_dir, "texts.txt"), w)
@@ -442,6 +479,8 @@ def main():
         rows = write_case_inputs(d, name, spec, nouns)
         with tempfile.TemporaryDirectory() as w:
             nodropout_copy(a.model, os.path.join(w, "model"))
+            if "guide_model" in spec:
+                nodropout_copy(os.path.join(os.path.dirname(a.model), spec["guide_model"]), os.path.join(w, "guide"))
             weights, exp = run_reference(name, spec, rows, os.path.join(w, "model"), w)
         write_safetensors(os.path.join(d, "final.safetensors"), weights)
         write_expected(d, exp)

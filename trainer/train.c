@@ -167,6 +167,70 @@ static int load_sets(trainer *t)
     return 0;
 }
 
+/* Set i of the training sets followed by the eval sets. */
+static train_set *set_at(trainer *t, int i)
+{
+    return i < t->n_sets ? &t->sets[i] : &t->eval_sets[i - t->n_sets];
+}
+
+/*
+ * GISTEmbedLoss's guide models, loaded once per path (sets naming the same
+ * guide share it). The guide reads the model's own token batch: that is
+ * what Python does when the two tokenizers have the same vocabulary and the
+ * guide's max_seq_length is not shorter than the model's (6.3's
+ * must_retokenize false). Otherwise Python decodes the model's token ids and
+ * tokenizes the text again with the guide's tokenizer, which stc does not
+ * do: such a guide is refused.
+ */
+static int load_guides(trainer *t)
+{
+    for (int i = 0; i < t->n_sets + t->n_eval_sets; i++) {
+        train_set *s = set_at(t, i);
+        if (!stc_loss_is_gist(s->loss.type))
+            continue;
+        const char *path = s->loss.guide_path;
+        for (int j = 0; j < i && !s->guide; j++) {
+            const train_set *o = set_at(t, j);
+            if (o->guide && !strcmp(o->loss.guide_path, path)) {
+                s->guide = o->guide;
+                s->guide_acts = o->guide_acts;
+            }
+        }
+        if (s->guide)
+            continue;
+        const char *name = stc_loss_type_name(s->loss.type);
+        if (stc_st_model_n_routes(&t->model) > 1)
+            return stc_errorf(STC_ERR_USAGE, "%s: %s: stc does not train a Router model with a guide", t->cfg->path,
+                              name);
+        s->guide = stc_calloc(1, sizeof *s->guide, "guide model");
+        s->guide_acts = stc_calloc(1, sizeof *s->guide_acts, "guide activations");
+        if (!s->guide || !s->guide_acts)
+            return STC_ERR_NOMEM;
+        s->owns_guide = 1;
+        int rc = stc_st_model_load(s->guide, path);
+        if (rc)
+            return stc_error_prefix(rc == STC_ERR_DATA || rc == STC_ERR_IO ? STC_ERR_USAGE : rc, "%s: %s: guide",
+                                    t->cfg->path, name);
+        if (s->guide->router)
+            return stc_errorf(STC_ERR_USAGE, "%s: %s: the guide %s has a Router; stc supports guides without one",
+                              t->cfg->path, name, path);
+        if (!stc_tokenizer_same_vocab(t->model.tokenizer, s->guide->tokenizer) ||
+            s->guide->max_seq_length < t->model.max_seq_length)
+            return stc_errorf(STC_ERR_USAGE,
+                              "%s: %s: the guide %s %s; Python then decodes the model's tokens and tokenizes "
+                              "them again for the guide, which stc does not do: use a guide with the model's "
+                              "tokenizer and a max_seq_length of at least %d",
+                              t->cfg->path, name, path,
+                              s->guide->max_seq_length < t->model.max_seq_length
+                                  ? "has a shorter max_seq_length than the model"
+                                  : "has another tokenizer vocabulary than the model",
+                              t->model.max_seq_length);
+        if (s->guide->dim > t->guide_dim_max)
+            t->guide_dim_max = s->guide->dim;
+    }
+    return 0;
+}
+
 /* Param groups (learning_rate_mapping), AdamW and the schedule. */
 static int setup_optimizer(trainer *t, int64_t total_steps)
 {
@@ -240,8 +304,9 @@ static stc_bert_dropout chunk_dropout(uint64_t pass_seed, int k)
 }
 
 /*
- * gather_across_devices (MNRL family): every rank's candidate columns
- * (positives, hard negatives) are all-gathered, so each local anchor is
+ * gather_across_devices (MNRL family, GIST): every rank's candidate columns
+ * (positives, hard negatives; GIST: and the guide's embeddings of them) are
+ * all-gathered, so each local anchor is
  * scored against the candidates of all ranks; anchors are gathered too when
  * a direction reads them (the symmetric losses). The gradients of gathered
  * blocks are summed over ranks onto the rank that owns those rows
@@ -263,12 +328,24 @@ static int gathered_loss(trainer *t, const stc_loss_spec *spec, const float *E, 
     float *Cd = stc_malloc(sizeof(float) * nc, "gathered candidates");
     float *dA = stc_malloc(sizeof(float) * na, "anchor gradients");
     float *dC = stc_malloc(sizeof(float) * nc, "candidate gradients");
-    int rc = (A && Cd && dA && dC) ? 0 : STC_ERR_NOMEM;
+    /* GISTEmbedLoss: the guide's candidates are gathered like the model's */
+    const int Dg = spec->guide ? spec->guide->dim : 0;
+    float *GC = Dg ? stc_malloc(sizeof(float) * (size_t)k * rows * Dg, "gathered guide candidates") : NULL;
+    stc_loss_spec sp = *spec;
+    stc_loss_guide guide;
+    int rc = (A && Cd && dA && dC && (!Dg || GC)) ? 0 : STC_ERR_NOMEM;
     if (!rc && k < 1)
         rc = stc_errorf(STC_ERR_USAGE, "%s needs at least one candidate column", stc_loss_type_name(spec->type));
     /* Python: torch.cat([all_gather(col) for col in candidate columns]). */
     for (int j = 0; !rc && j < k; j++)
         rc = stc_comm_allgather_f32(c, Cd + (size_t)j * gcol, E + (size_t)(j + 1) * col, col);
+    for (int j = 0; !rc && Dg && j < k; j++)
+        rc = stc_comm_allgather_f32(c, GC + (size_t)j * rows * Dg, spec->guide->cands + (size_t)j * n * Dg,
+                                    (size_t)n * Dg);
+    if (Dg) {
+        guide = (stc_loss_guide){spec->guide->anchors, GC, Dg};
+        sp.guide = &guide;
+    }
     if (!rc) {
         if (gather_anchors)
             rc = stc_comm_allgather_f32(c, A, E, col);
@@ -284,7 +361,7 @@ static int gathered_loss(trainer *t, const stc_loss_spec *spec, const float *E, 
         .cand_offset = c->rank * n,
     };
     if (!rc)
-        rc = stc_loss_compute_inbatch(spec, A, Cd, &g, D, res, dA, dC);
+        rc = stc_loss_compute_inbatch(&sp, A, Cd, &g, D, res, dA, dC);
     /* Each gathered block's gradient, summed over ranks, goes back to the
      * rank it came from (reduce-scatter, equal blocks of n rows). */
     for (int j = 0; !rc && j < k; j++)
@@ -299,6 +376,7 @@ static int gathered_loss(trainer *t, const stc_loss_spec *spec, const float *E, 
     free(Cd);
     free(dA);
     free(dC);
+    free(GC);
     return rc;
 }
 
@@ -450,6 +528,20 @@ int stc_trainer_micro_step(trainer *t, const train_set *s, const size_t *rows, i
         }
         *tokens += full->T;
     }
+    /* GISTEmbedLoss: the guide embeds the same tokens (no dropout, no
+     * gradient), in the same chunks; a model with a guide has one route. */
+    stc_loss_guide guide = {0};
+    if (s->guide) {
+        const stc_token_batch *full = &t->col[0].batch;
+        int Dg = s->guide->dim, m = full->B, chunk = cached ? t->chunk_texts : m;
+        for (int a = 0; a < m; a += chunk) {
+            int b = a + chunk < m ? a + chunk : m;
+            stc_token_batch v = cached ? sub_batch(full, a, b, t->cu_chunk) : *full;
+            stc_st_train_forward(s->guide, ops, s->guide_acts, &v, (stc_bert_dropout){0});
+            memcpy(t->guide_emb + (size_t)a * Dg, s->guide_acts->emb, sizeof(float) * (size_t)(b - a) * Dg);
+        }
+        guide = (stc_loss_guide){t->guide_emb, t->guide_emb + (size_t)n * Dg, Dg};
+    }
 
     const float *cols[STC_LOSS_MAX_COLUMNS];
     float *dcols[STC_LOSS_MAX_COLUMNS];
@@ -466,6 +558,8 @@ int stc_trainer_micro_step(trainer *t, const train_set *s, const size_t *rows, i
     }
     stc_loss_result res;
     stc_loss_spec spec = s->loss;
+    if (s->guide)
+        spec.guide = &guide;
     /* The eval loss is each rank's own batch's (see eval_loss). */
     int gather = spec.gather_across_devices && t->comm->world > 1 && train;
     if (gather && (spec.type == STC_LOSS_COSENT || spec.type == STC_LOSS_ANGLE))
@@ -627,6 +721,14 @@ static void free_sets(train_set *sets, int n)
         free(sets[i].col_route);
         if (sets[i].ds)
             stc_dataset_close(sets[i].ds);
+        if (sets[i].owns_guide) {
+            if (sets[i].guide_acts)
+                stc_st_train_acts_free(sets[i].guide_acts);
+            if (sets[i].guide)
+                stc_st_model_free(sets[i].guide);
+            free(sets[i].guide_acts);
+            free(sets[i].guide);
+        }
     }
     free(sets);
 }
@@ -667,6 +769,7 @@ static void trainer_free(trainer *t)
     free(t->has_grad);
     free(t->demb);
     free(t->emb_all);
+    free(t->guide_emb);
     free(t->cu_chunk);
     free(t->row_ids);
     if (t->model_loaded)
@@ -749,7 +852,7 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
     if ((rc = stc_st_model_load(&t.model, mj->valuestring)))
         goto out;
     t.model_loaded = 1;
-    if ((rc = load_sets(&t)))
+    if ((rc = load_sets(&t)) || (rc = load_guides(&t)))
         goto out;
     /* The evaluators read their files now: a bad one is an error before
      * any step. */
@@ -828,7 +931,7 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
      * GradCache chunk when every dataset's loss is a cached one. */
     int all_cached = 1, chunk = 0;
     for (int i = 0; i < t.n_sets + t.n_eval_sets; i++) {
-        const train_set *st = i < t.n_sets ? &t.sets[i] : &t.eval_sets[i - t.n_sets];
+        const train_set *st = set_at(&t, i);
         if (!stc_loss_spec_is_cached(&st->loss))
             all_cached = 0;
         else if (st->loss.mini_batch_size > chunk)
@@ -854,10 +957,22 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
     }
     /* What each set's micro-batches do the same way every step. */
     for (int i = 0; i < t.n_sets + t.n_eval_sets; i++) {
-        train_set *st = i < t.n_sets ? &t.sets[i] : &t.eval_sets[i - t.n_sets];
+        train_set *st = set_at(&t, i);
         route_groups(&t, st);
         if ((rc = set_uses_ids(&t, st, &st->use_ids)))
             goto out;
+    }
+    /* The guides' activations: as many texts as the model's forward. */
+    for (int i = 0; i < t.n_sets + t.n_eval_sets; i++) {
+        train_set *st = set_at(&t, i);
+        int ml = t.model.max_seq_length;
+        if (st->owns_guide && (rc = stc_st_train_acts_alloc(st->guide_acts, st->guide, act_texts, act_texts * ml, ml)))
+            goto out;
+    }
+    if (t.guide_dim_max &&
+        !(t.guide_emb = stc_malloc(sizeof(float) * (size_t)max_texts * t.guide_dim_max, "guide embeddings"))) {
+        rc = STC_ERR_NOMEM;
+        goto out;
     }
     t.demb_group = stc_malloc(sizeof(float) * (size_t)max_texts * t.model.dim, "embedding gradients");
     t.gtexts = stc_malloc(sizeof(char *) * (size_t)max_texts, "texts");

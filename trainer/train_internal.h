@@ -54,6 +54,12 @@ typedef struct {
     route_group groups[STC_LOSS_MAX_COLUMNS]; /* the columns by route, routes in order */
     int n_groups;
     int use_ids;          /* read token ids (a prepared file, one route, no prompt), not texts */
+    /* GISTEmbedLoss / CachedGISTEmbedLoss: the guide model (loss.guide_path),
+     * run without dropout on the model's token batch, and its activations;
+     * owned by the first set that names the path, borrowed by the others. */
+    stc_st_model *guide;
+    stc_st_train_acts *guide_acts;
+    int owns_guide;
 } train_set;
 
 typedef struct {
@@ -86,6 +92,8 @@ typedef struct {
     stc_rows rows;
     float *demb;          /* (max_cols * B, dim) */
     float *emb_all;       /* (max_cols * B, dim) GradCache's embeddings of the whole batch */
+    float *guide_emb;     /* (max_cols * B, max guide dim) the GIST guide's embeddings of the batch */
+    int guide_dim_max;    /* widest guide embedding (0: no GIST loss) */
     int chunk_texts;      /* GradCache chunk (mini_batch_size texts) */
     int *cu_chunk;        /* (chunk_texts + 1) offsets of a chunk's view */
     size_t *row_ids;      /* (B) this rank's rows of the current batch */
