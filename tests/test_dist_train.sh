@@ -12,6 +12,9 @@
 # runs compare every logged loss field, so named loss components are
 # checked as averaged across ranks too. A Router model with router_mapping
 # and gathering: 2 ranks x 8 = 1 rank x 16 (every route's weights compared).
+# GISTEmbedLoss and CachedGISTEmbedLoss with gathering: 2 ranks x 8 = 1 rank
+# x 16 without contrast_anchors (anchors are never gathered, as in Python);
+# with it, the runs must differ.
 # Dropout off; the tiny fixture model, the Router fixture model and the
 # mnrl and cosent training fixtures (tests/fixtures/).
 # usage: test_dist_train.sh STC_BINARY   (run from tests/)
@@ -130,6 +133,31 @@ OMP_NUM_THREADS=1 "$stc" train config.json --model router --router_mapping "$rou
 mpi 2 "$stc" train config.json --model router --router_mapping "$routes" --output_dir r2 --max_steps 20 --loss "$gather" \
   --per_device_train_batch_size 8 >mpi.out 2>&1 || { fails=$((fails+1)); echo "FAIL: mpirun -np 2 router: $(tail -3 mpi.out)" >&2; }
 compare "Router model (router_mapping), gather: 2 ranks x 8 = 1 rank x 16" r1 r2
+
+# GISTEmbedLoss and CachedGISTEmbedLoss (guide: tiny-bert-dense), gather:
+# every rank's candidates and the guide's embeddings of them. Python never
+# gathers the anchors, so each rank's anchor-anchor block holds only its own
+# anchors: with contrast_anchors off 2 ranks x 8 = 1 rank x 16, with it on
+# (the default) the runs must differ.
+cp -r "$fixtures/encode/tiny-bert-dense" guide
+for loss in GISTEmbedLoss CachedGISTEmbedLoss; do
+  spec="{\"type\": \"$loss\", \"guide\": \"guide\", \"temperature\": 0.05, \"contrast_anchors\": false,
+         \"gather_across_devices\": true$([ $loss = CachedGISTEmbedLoss ] && echo ', "mini_batch_size": 4, "margin_strategy": "relative", "margin": -0.1')}"
+  OMP_NUM_THREADS=1 "$stc" train config.json --output_dir g1-$loss --max_steps 20 --loss "$spec" 2>/dev/null
+  mpi 2 "$stc" train config.json --output_dir g2-$loss --max_steps 20 --loss "$spec" --per_device_train_batch_size 8 \
+    >mpi.out 2>&1 || { fails=$((fails+1)); echo "FAIL: mpirun -np 2 $loss: $(tail -3 mpi.out)" >&2; }
+  compare "$loss, gather, no contrast_anchors: 2 ranks x 8 = 1 rank x 16" g1-$loss g2-$loss
+done
+spec='{"type": "GISTEmbedLoss", "guide": "guide", "temperature": 0.05, "gather_across_devices": true}'
+OMP_NUM_THREADS=1 "$stc" train config.json --output_dir ga1 --max_steps 2 --loss "$spec" 2>/dev/null
+mpi 2 "$stc" train config.json --output_dir ga2 --max_steps 2 --loss "$spec" --per_device_train_batch_size 8 >mpi.out 2>&1 \
+  || { fails=$((fails+1)); echo "FAIL: mpirun -np 2 GIST contrast_anchors: $(tail -3 mpi.out)" >&2; }
+if $py - ga1 ga2 <<'PY'; then passes=$((passes+1)); else fails=$((fails+1)); echo "FAIL: GIST contrast_anchors is per rank" >&2; fi
+import json, sys
+a, b = ([json.loads(l)["loss"] for l in open(d + "/log.jsonl")] for d in sys.argv[1:])
+print(f"  GIST with contrast_anchors, step 1: 2 ranks {b[0]:.6f} vs 1 rank {a[0]:.6f} (local anchor-anchor blocks)")
+assert len(a) == len(b) == 2 and abs(a[0] - b[0]) > 1e-4 * abs(a[0])
+PY
 
 echo "test_dist_train: $passes passed, $fails failed"
 [ "$fails" -eq 0 ]

@@ -6,6 +6,8 @@
 # dataset with the columns and label it needs, and its logged losses must be
 # finite and change; GOR logs its two parts; two MPI ranks train the
 # per-rank losses; a dataset that does not fit is refused before any work.
+# GISTEmbedLoss and CachedGISTEmbedLoss train 3 steps with a guide of the
+# model's tokenizer; guides stc cannot feed the model's tokens are refused.
 # usage: test_losses_train.sh STC_BINARY   (run from tests/)
 set -uo pipefail
 stc=$1
@@ -109,6 +111,29 @@ expect wrong_columns 'BatchHardTripletLoss: needs 1 text column and an integer l
 expect wrong_label 'DistillKLDivLoss: needs a label per example with 2 teacher scores' margin1.jsonl '{"type": "DistillKLDivLoss"}'
 expect unknown_key "MegaBatchMarginLoss has no argument 'margin'" pairs.jsonl '{"type": "MegaBatchMarginLoss", "margin": 1}'
 expect matryoshka_gor 'MatryoshkaLoss cannot wrap GlobalOrthogonalRegularizationLoss' pairs.jsonl '{"type": "MatryoshkaLoss", "loss": {"type": "GlobalOrthogonalRegularizationLoss"}, "matryoshka_dims": [16]}'
+
+# GISTEmbedLoss / CachedGISTEmbedLoss: a guide with the model's tokenizer
+# trains; one with another vocabulary or a shorter max_seq_length (Python
+# would re-tokenize for it) is refused, as are a missing guide and 4 columns.
+guide=$PWD/fixtures/encode/tiny-bert-dense
+run gist pairs.jsonl "{\"type\": \"GISTEmbedLoss\", \"guide\": \"$guide\"}" ''
+run cached_gist margin.jsonl "{\"type\": \"CachedGISTEmbedLoss\", \"guide\": \"$guide\", \"mini_batch_size\": 5}" ''
+cp -r "$guide" "$tmp/guide_short" && cp -r "$guide" "$tmp/guide_vocab"
+$py - "$tmp" <<'PY'
+import json, os, sys
+d = sys.argv[1]
+p = os.path.join(d, "guide_short", "sentence_bert_config.json")
+c = json.load(open(p)); c["max_seq_length"] = 16; json.dump(c, open(p, "w"))
+p = os.path.join(d, "guide_vocab", "tokenizer.json")
+t = json.load(open(p)); v = t["model"]["vocab"]
+k = next(k for k in v if k.isalpha() and len(k) > 3); v["zz" + k] = v.pop(k); json.dump(t, open(p, "w"))
+p = os.path.join(d, "guide_vocab", "vocab.txt")
+lines = open(p).read().split("\n"); lines[lines.index(k)] = "zz" + k; open(p, "w").write("\n".join(lines))
+PY
+expect gist_short 'shorter max_seq_length than the model.*does not do' pairs.jsonl "{\"type\": \"GISTEmbedLoss\", \"guide\": \"$tmp/guide_short\"}"
+expect gist_vocab 'another tokenizer vocabulary than the model' pairs.jsonl "{\"type\": \"CachedGISTEmbedLoss\", \"guide\": \"$tmp/guide_vocab\"}"
+expect gist_no_guide 'GISTEmbedLoss needs "guide"' pairs.jsonl '{"type": "GISTEmbedLoss"}'
+expect gist_columns 'GISTEmbedLoss: needs at least 2 \(anchor, positive\)' distill.jsonl "{\"type\": \"GISTEmbedLoss\", \"guide\": \"$guide\"}"
 
 # MegaBatchMarginLoss's mini-batched version is GradCache in the trainer (3
 # texts embedded and back-propagated at a time): with dropout off it trains
