@@ -15,8 +15,8 @@
  *     order (anchor, positive, negative_1, ...), each [B, D], plus labels.
  *     Every loss takes this form.
  *   - stc_loss_compute_inbatch(): the in-batch-negatives family
- *     (MultipleNegativesRanking and its symmetric/cached variants, and
- *     MatryoshkaLoss around them) on "anchors x candidates" with explicit
+ *     (MultipleNegativesRanking and its symmetric/cached variants, the GIST
+ *     losses, and MatryoshkaLoss around them) on "anchors x candidates" with explicit
  *     geometry, so that a distributed layer can all-gather the candidate
  *     columns (and the anchors when a direction needs them), call this, and
  *     reduce-scatter d(candidates) (and d(anchors)) without knowing the
@@ -67,6 +67,16 @@
  * value and gradient, below); GlobalOrthogonalRegularizationLoss (not in
  * ST_SPEC's list) returns a dict of two parts. stc follows 6.3 in all of
  * these.
+ *
+ * GISTEmbedLoss / CachedGISTEmbedLoss (6.3): nn.CosineSimilarity (eps 1e-8)
+ * scores of [anchor x candidates, anchor x anchors (contrast_anchors),
+ * positive x positives (contrast_positives)] / temperature, with every score
+ * whose guide similarity exceeds the guide's g(anchor, own positive) -
+ * margin (relative: - |g| * margin) dropped, the own positive never; CE on
+ * the own positive; the guide's embeddings come in spec->guide (they take no
+ * gradient and MatryoshkaLoss does not truncate them). The plain loss takes
+ * 2 or 3 columns, the cached one any number of negatives; when gathered,
+ * anchors stay local (anchor_rows == n_local).
  */
 #ifndef STC_TRAINER_LOSSES_H
 #define STC_TRAINER_LOSSES_H
@@ -334,7 +344,7 @@ int stc_loss_spec_is_cached(const stc_loss_spec *spec);
 /*
  * One rank's batch as text columns. emb[c] is [B, D] for c < n_cols
  * (dataset column order); demb[c] (or demb itself) NULL for value only.
- * Column counts: MNRL family >= 2, Triplet 3, CoSENT / CosineSimilarity /
+ * Column counts: MNRL family >= 2, GISTEmbedLoss 2 or 3 (CachedGIST >= 2), Triplet 3, CoSENT / CosineSimilarity /
  * Contrastive / OnlineContrastive >= 2 (only the first two are used, as in
  * Python), AnglE >= 2, MSE >= 1, MarginMSE >= 3, DistillKLDiv >= 3,
  * Batch*Triplet 1, MegaBatchMargin 2, GlobalOrthogonalRegularization >= 1.
