@@ -413,6 +413,22 @@ static double inbatch_value(const stc_loss_spec *s, const double *a, const doubl
     return r.value;
 }
 
+/* f[i] = central difference of the in-batch loss in x[i], i < n (x is a or c). */
+static void fd_inbatch(const stc_loss_spec *s, double *a, double *c, const stc_inbatch_geometry *g, int D,
+                       double *x, int n, double *f)
+{
+    const double h = 1e-6;
+    for (int i = 0; i < n; i++) {
+        double keep = x[i];
+        x[i] = keep + h;
+        double up = inbatch_value(s, a, c, g, D);
+        x[i] = keep - h;
+        double dn = inbatch_value(s, a, c, g, D);
+        x[i] = keep;
+        f[i] = (up - dn) / (2 * h);
+    }
+}
+
 static void test_fd_inbatch(void)
 {
     const int P = 3, B = 3, k = 2, D = 5, W = P * B;
@@ -427,20 +443,8 @@ static void test_fd_inbatch(void)
     stc_loss_result r;
     int rc = stc_loss_compute_inbatch_f64(&s, a, c, &g, D, &r, da, dc);
     CHECK_MSG(rc == 0, "inbatch: %s", stc_error_message());
-    const double h = 1e-6;
-    for (int pass = 0; pass < 2; pass++) {
-        double *x = pass ? c : a, *f = pass ? fc : fa;
-        int n = (pass ? k * W : W) * D;
-        for (int i = 0; i < n; i++) {
-            double keep = x[i];
-            x[i] = keep + h;
-            double up = inbatch_value(&s, a, c, &g, D);
-            x[i] = keep - h;
-            double dn = inbatch_value(&s, a, c, &g, D);
-            x[i] = keep;
-            f[i] = (up - dn) / (2 * h);
-        }
-    }
+    fd_inbatch(&s, a, c, &g, D, a, W * D, fa);
+    fd_inbatch(&s, a, c, &g, D, c, k * W * D, fc);
     double ea = rel_err(da, fa, (size_t)W * D, 1e-6), ec = rel_err(dc, fc, (size_t)k * W * D, 1e-6);
     CHECK_MSG(ea <= FD_TOL && ec <= FD_TOL, "gathered in-batch: rel err anchors %.3g candidates %.3g", ea, ec);
     printf("  fd %-44s P=%d B=%d D=%d k=%d rel.err %.2e / %.2e\n", "gathered MNRL, all directions, rank 1", P, B, D,
@@ -560,16 +564,7 @@ static void test_gist_ranks(void)
             if (r != 1)
                 continue;
             /* finite differences of rank 1's loss in its candidates */
-            const double h = 1e-6;
-            for (int i = 0; i < k * G * D; i++) {
-                double keep = cands[i];
-                cands[i] = keep + h;
-                double up = inbatch_value(&s, anchors, cands, &g, D);
-                cands[i] = keep - h;
-                double dn = inbatch_value(&s, anchors, cands, &g, D);
-                cands[i] = keep;
-                fc[i] = (up - dn) / (2 * h);
-            }
+            fd_inbatch(&s, anchors, cands, &g, D, cands, k * G * D, fc);
             fd_err = rel_err(dc, fc, (size_t)k * G * D, 1e-6);
         }
         CHECK_MSG(rc == 0, "gathered GIST: %s", stc_error_message());

@@ -147,10 +147,8 @@ int stc_loss_gist_f64(const stc_loss_spec *spec, const double *anchors, const do
                 row[j] = w * exp(row[j] - log_z);
             row[own] -= w;
         }
-        double chunk_sum = 0.0;
-        for (int i = 0; i < m; i++)
-            chunk_sum += row_loss[i];
-        sum += chunk_sum / B;
+        for (int i = 0; i < m; i++) /* the chunk's CE * m / B */
+            sum += row_loss[i] / B;
         if (!want_grad)
             continue;
         double *dac = dan + (size_t)b * D, *dpc = dcn + (size_t)(oc + b) * D;

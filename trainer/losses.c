@@ -489,6 +489,16 @@ static int json_int(const cJSON *it, const char *where, int *out)
     return STC_OK;
 }
 
+/* A string that must be `first` or `second`; *is_second says which. */
+static int json_choice(const cJSON *it, const char *where, const char *first, const char *second, int *is_second)
+{
+    const char *v = cJSON_GetStringValue(it);
+    if (!v || (strcmp(v, first) && strcmp(v, second)))
+        return stc_errorf(STC_ERR_USAGE, "%s: '%s' must be \"%s\" or \"%s\"", where, it->string, first, second);
+    *is_second = !strcmp(v, second);
+    return STC_OK;
+}
+
 /* The enum-valued string after an optional "Class." prefix
  * ("TripletDistanceMetric.EUCLIDEAN" -> "EUCLIDEAN"). */
 static const char *enum_name(const char *s)
@@ -668,13 +678,8 @@ static int parse_arg(const cJSON *it, const char *where, stc_loss_spec *spec)
         strcpy(spec->guide_path, v);
         return STC_OK;
     }
-    if (!strcmp(k, "margin_strategy")) {
-        const char *v = cJSON_GetStringValue(it);
-        if (!v || (strcmp(v, "absolute") && strcmp(v, "relative")))
-            return stc_errorf(STC_ERR_USAGE, "%s: 'margin_strategy' must be \"absolute\" or \"relative\"", where);
-        spec->margin_relative = !strcmp(v, "relative");
-        return STC_OK;
-    }
+    if (!strcmp(k, "margin_strategy"))
+        return json_choice(it, where, "absolute", "relative", &spec->margin_relative);
     if (!strcmp(k, "temperature") && stc_loss_is_gist(spec->type)) {
         if ((rc = json_number(it, where, &spec->temperature)))
             return rc;
@@ -703,13 +708,8 @@ static int parse_arg(const cJSON *it, const char *where, stc_loss_spec *spec)
         *(!strcmp(k, "mean_weight") ? &spec->mean_weight : &spec->second_moment_weight) = v;
         return STC_OK;
     }
-    if (!strcmp(k, "aggregation")) {
-        const char *v = cJSON_GetStringValue(it);
-        if (!v || (strcmp(v, "mean") && strcmp(v, "sum")))
-            return stc_errorf(STC_ERR_USAGE, "%s: 'aggregation' must be \"mean\" or \"sum\"", where);
-        spec->aggregation_sum = !strcmp(v, "sum");
-        return STC_OK;
-    }
+    if (!strcmp(k, "aggregation"))
+        return json_choice(it, where, "mean", "sum", &spec->aggregation_sum);
     return stc_errorf(STC_ERR_INTERNAL, "%s: unhandled key '%s'", where, k);
 }
 
