@@ -322,7 +322,7 @@ int stc_loss_spec_set_matryoshka(stc_loss_spec *spec, const int *dims, const dou
  * a loss_fct other than MSELoss, ...) are accepted only at their defaults. */
 int stc_loss_spec_from_json(const cJSON *obj, const char *where, stc_loss_spec *spec);
 
-/* 1 for the in-batch-negatives family (MNRL, symmetric, cached variants),
+/* 1 for the in-batch-negatives family (MNRL, symmetric, cached variants, GIST),
  * whose inputs can be gathered across ranks. */
 int stc_loss_is_inbatch(stc_loss_type type);
 
