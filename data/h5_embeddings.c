@@ -268,3 +268,46 @@ void stc_h5_embeddings_abort(stc_h5_embeddings *w, int keep_tmp)
     memset(w, 0, sizeof *w);
     w->file = w->dset = w->done = w->ftype = -1;
 }
+
+int stc_h5_embeddings_read(const char *path, float **out, size_t *n, size_t *cols)
+{
+    *out = NULL;
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* errors are reported by us, once */
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0)
+        return stc_errorf(STC_ERR_DATA, "%s: not an HDF5 file (or unreadable)", path);
+    hid_t d = H5Dopen2(f, "embeddings", H5P_DEFAULT), s = -1, t = -1;
+    int rc = 0;
+    hsize_t dims[2] = {0, 0};
+    if (d < 0)
+        rc = stc_errorf(STC_ERR_DATA, "%s: no dataset \"embeddings\" (as `stc encode` writes)", path);
+    if (!rc && ((s = H5Dget_space(d)) < 0 || H5Sget_simple_extent_ndims(s) != 2 ||
+                H5Sget_simple_extent_dims(s, dims, NULL) < 0))
+        rc = stc_errorf(STC_ERR_DATA, "%s: \"embeddings\" is not a 2-D array [rows, dimensions]", path);
+    /* Quantised embeddings (int8, uint8, binary) are not float vectors. */
+    if (!rc && ((t = H5Dget_type(d)) < 0 || H5Tget_class(t) != H5T_FLOAT))
+        rc = stc_errorf(STC_ERR_DATA, "%s: \"embeddings\" is not float32 or float16 (quantised embeddings cannot be "
+                        "used here)", path);
+    float *buf = NULL;
+    size_t count = (size_t)(dims[0] * dims[1]);
+    if (!rc && !(buf = malloc(sizeof *buf * (count ? count : 1))))
+        rc = stc_errorf(STC_ERR_NOMEM, "out of memory (%s: %llu x %llu floats)", path, (unsigned long long)dims[0],
+                        (unsigned long long)dims[1]);
+    if (!rc && count > 0 && H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
+        rc = stc_errorf(STC_ERR_DATA, "%s: reading \"embeddings\" failed", path);
+    if (t >= 0)
+        H5Tclose(t);
+    if (s >= 0)
+        H5Sclose(s);
+    if (d >= 0)
+        H5Dclose(d);
+    H5Fclose(f);
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    *out = buf;
+    *n = (size_t)dims[0];
+    *cols = (size_t)dims[1];
+    return 0;
+}

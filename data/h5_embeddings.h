@@ -73,6 +73,11 @@ int stc_h5_embeddings_commit(stc_h5_embeddings *w);
  * (the chunks already recorded stay valid); else remove it. */
 void stc_h5_embeddings_abort(stc_h5_embeddings *w, int keep_tmp);
 
+/* Reads a finished file's "embeddings" [N, D] (float32 or float16; any
+ * 2-D float dataset of that name, e.g. one h5py wrote) into *out ([N, D]
+ * float32, malloc'd). Quantised files are refused. */
+int stc_h5_embeddings_read(const char *path, float **out, size_t *n, size_t *cols);
+
 #ifdef __cplusplus
 }
 #endif

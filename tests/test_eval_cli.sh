@@ -25,12 +25,11 @@ $py - fixtures/eval/expected.json "$tmp" <<'PY'
 import json, sys
 exp = json.load(open(sys.argv[1]))
 specs, want = [], {}
-for c in exp["cases"]:
-    if c["model"] != "fixtures/encode/tiny-bert-dense":
-        continue  # the Router model's cases: test_evaluators
+cases = [c for c in exp["cases"] if c["model"] == "fixtures/encode/tiny-bert-dense"]  # Router: test_evaluators
+for c in cases:
     specs += c["spec"] if isinstance(c["spec"], list) else [c["spec"]]
     want.update({k: v for k, v in c["metrics"].items() if k != "sequential_score"})
-want["sequential_score"] = exp["cases"][-1]["metrics"]["sequential_score"]
+want["sequential_score"] = cases[-1]["metrics"][cases[-1]["primary"]]  # the last evaluator's primary metric
 json.dump(specs, open(sys.argv[2] + "/all.json", "w"))
 json.dump({"model": "unused", "train_dataset": "unused.jsonl", "evaluator": specs}, open(sys.argv[2] + "/cfg.json", "w"))
 json.dump(want, open(sys.argv[2] + "/want.json", "w"))
@@ -61,6 +60,35 @@ for np_ in 2 3; do
   cmp -s "$tmp/o1.json" "$tmp/o$np_.json" && ok || fail "$np_ ranks print other metrics than 1 rank"
   diff -r "$tmp/out1/eval" "$tmp/out$np_/eval" >/dev/null && ok || fail "$np_ ranks write other CSV files"
 done
+
+# MSEEvaluator's teacher embeddings from `stc encode` (HDF5): the teacher
+# model's case of the fixtures, on 1 and 2 ranks.
+$py - fixtures/eval/expected.json "$tmp" <<'PY'
+import json, sys
+exp = json.load(open(sys.argv[1]))
+c = next(c for c in exp["cases"] if c["name"] == "mse_teacher_model")
+with open(sys.argv[2] + "/src.jsonl", "w") as f:
+    for s in c["spec"]["source_sentences"]:
+        f.write(json.dumps({"text": s}) + "\n")
+spec = {k: v for k, v in c["spec"].items() if k not in ("teacher_model", "truncate_dim")}
+spec["teacher_embeddings"] = sys.argv[2] + "/teacher.h5"
+json.dump(spec, open(sys.argv[2] + "/mse_h5.json", "w"))
+json.dump(c["metrics"], open(sys.argv[2] + "/mse_want.json", "w"))
+spec.update(teacher_model="fixtures/encode/tiny-bert")
+del spec["teacher_embeddings"]
+json.dump(spec, open(sys.argv[2] + "/mse_dims.json", "w"))
+PY
+"$stc" encode --model fixtures/encode/tiny-bert --input "$tmp/src.jsonl" --output "$tmp/teacher.h5" \
+  --truncate-dim 16 --batch-size 8 2>/dev/null || fail "stc encode (teacher)"
+for np_ in 1 2; do
+  mpi "$np_" "$stc" eval --model "$model" --evaluator "$tmp/mse_h5.json" >"$tmp/mse$np_.json" 2>"$tmp/mse$np_.err" \
+    && same_metrics "$tmp/mse$np_.json" "$tmp/mse_want.json" && ok \
+    || fail "MSEEvaluator with stc encode's HDF5 ($np_ ranks): $(tail -2 "$tmp/mse$np_.err")"
+done
+# Teacher (32 dimensions) and student (16) differ without truncate_dim: an error naming both.
+"$stc" eval --model "$model" --evaluator "$tmp/mse_dims.json" >/dev/null 2>"$tmp/mse_dims.err"
+[ $? -ne 0 ] && grep -q "32 dimensions, the model's 16" "$tmp/mse_dims.err" && ok \
+  || fail "MSEEvaluator dimension mismatch: $(cat "$tmp/mse_dims.err")"
 
 # Errors: exit code 2 and the key named; nothing on stdout.
 echo '{"type": "InformationRetrievalEvaluator", "queries": "fixtures/eval/queries.jsonl", "corpus": "fixtures/eval/corpus.jsonl", "relevant_docs": "fixtures/eval/qrels.tsv", "k": 3}' >"$tmp/bad.json"

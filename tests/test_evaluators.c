@@ -26,18 +26,21 @@ static char tmp_root[256];
 
 /* Largest |stc - Python| per evaluator class, for the summary line. */
 static const char *const types[] = {"InformationRetrievalEvaluator", "EmbeddingSimilarityEvaluator",
-                                    "TripletEvaluator", "BinaryClassificationEvaluator", "SequentialEvaluator"};
-static double worst[5];
+                                    "TripletEvaluator", "BinaryClassificationEvaluator",
+                                    "RerankingEvaluator", "MSEEvaluator", "ParaphraseMiningEvaluator",
+                                    "TranslationEvaluator", "SequentialEvaluator"};
+enum { N_TYPES = (int)(sizeof types / sizeof types[0]), SEQUENTIAL = N_TYPES - 1 };
+static double worst[N_TYPES];
 
 static int type_index(const cJSON *spec)
 {
     if (cJSON_IsArray(spec))
-        return 4;
+        return SEQUENTIAL;
     const char *t = cJSON_GetObjectItemCaseSensitive(spec, "type")->valuestring;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < SEQUENTIAL; i++)
         if (!strcmp(t, types[i]))
             return i;
-    return 4;
+    return SEQUENTIAL;
 }
 
 /* Compares one CSV file: lines, fields, line ends. */
@@ -166,8 +169,8 @@ static void test_parity(void)
     for (const cJSON *c = cJSON_GetObjectItemCaseSensitive(exp, "cases")->child; c; c = c->next)
         run_case(c, &comm, calls);
     printf("max |stc - Python| (metrics and CSV values):");
-    for (int i = 0; i < 5; i++)
-        printf(" %s %.3g%s", types[i], worst[i], i < 4 ? "," : "\n");
+    for (int i = 0; i < N_TYPES; i++)
+        printf(" %s %.3g%s", types[i], worst[i], i < N_TYPES - 1 ? "," : "\n");
     cJSON_Delete(exp);
 }
 
@@ -246,6 +249,75 @@ static void test_errors(void)
     expect_fail("{\"type\": \"EmbeddingSimilarityEvaluator\", \"dataset\": \"fixtures/eval/similarity.csv\", "
                 "\"precision\": \"int8\"}",
                 STC_ERR_USAGE, "\"precision\"");
+
+    /* The later evaluators. */
+    char rr[600];
+    snprintf(rr, sizeof rr, "%s/rr_bad.jsonl", tmp_root);
+    write_text(rr, "{\"query\": \"q\", \"positive\": [\"a\"], \"negative\": [\"b\"]}\n\n{\"query\": \"q\", "
+                   "\"positive\": [\"a\", 3], \"negative\": \"b\"}\n");
+    snprintf(spec, sizeof spec, "{\"type\": \"RerankingEvaluator\", \"dataset\": \"%s\"}", rr);
+    snprintf(want, sizeof want, "%s:3: \"positive\"[1] must be a text", rr);
+    expect_fail(spec, STC_ERR_DATA, want);
+    write_text(rr, "{\"query\": \"q\", \"positive\": [\"a\"], \"negative\": [\"b\"]}\n{\"query\": \"q\"\n");
+    snprintf(want, sizeof want, "%s:2: not a JSON object", rr);
+    expect_fail(spec, STC_ERR_DATA, want);
+    expect_fail("{\"type\": \"RerankingEvaluator\", \"samples\": [{\"query\": \"q\", \"negative\": [\"b\"]}]}",
+                STC_ERR_DATA, "\"samples\"[0]: \"positive\" is missing");
+    expect_fail("{\"type\": \"RerankingEvaluator\", \"samples\": [{\"query\": \"q\", \"positive\": [\"a\"], "
+                "\"negative\": []}]}",
+                STC_ERR_DATA, "no sample has both a positive and a negative");
+    expect_fail("{\"type\": \"RerankingEvaluator\", \"dataset\": \"fixtures/eval/reranking.jsonl\", \"at_k\": 0}",
+                STC_ERR_USAGE, "\"at_k\" must be a positive integer");
+    expect_fail("{\"type\": \"RerankingEvaluator\", \"dataset\": \"fixtures/eval/reranking.jsonl\", "
+                "\"similarity_fct\": \"jaccard\"}",
+                STC_ERR_USAGE, "\"similarity_fct\": unknown similarity function");
+    expect_fail("{\"type\": \"MSEEvaluator\", \"dataset\": \"fixtures/eval/translation.tsv\"}", STC_ERR_USAGE,
+                "give one of \"teacher_model\"");
+    expect_fail("{\"type\": \"MSEEvaluator\", \"dataset\": \"fixtures/eval/translation.tsv\", \"teacher_embeddings\": "
+                "\"fixtures/eval/teacher.bin\"}",
+                STC_ERR_USAGE, "\"teacher_embeddings\": fixtures/eval/teacher.bin: no such file");
+    expect_fail("{\"type\": \"MSEEvaluator\", \"dataset\": \"fixtures/eval/binary.tsv\", \"teacher_embeddings\": "
+                "\"fixtures/eval/teacher.npy\"}",
+                STC_ERR_DATA, "fixtures/eval/binary.tsv has text columns");
+    expect_fail("{\"type\": \"MSEEvaluator\", \"source_sentences\": [\"a\"], \"target_sentences\": [\"b\"], "
+                "\"teacher_embeddings\": \"fixtures/eval/teacher.npy\"}",
+                STC_ERR_DATA, "holds 30 x 16 embeddings; there are 1 source sentences");
+    expect_fail("{\"type\": \"MSEEvaluator\", \"source_sentences\": [\"a\"], \"target_sentences\": [\"b\"], "
+                "\"teacher_embeddings\": \"fixtures/eval/reranking.jsonl\"}",
+                STC_ERR_USAGE, "give an .h5/.hdf5 file");
+    snprintf(rr, sizeof rr, "%s/bad.npy", tmp_root);
+    write_text(rr, "\x93NUMPY\x01");
+    snprintf(spec, sizeof spec, "{\"type\": \"MSEEvaluator\", \"source_sentences\": [\"a\"], \"target_sentences\": "
+             "[\"b\"], \"teacher_embeddings\": \"%s\"}", rr);
+    expect_fail(spec, STC_ERR_DATA, "not a .npy file");
+    expect_fail("{\"type\": \"MSEEvaluator\", \"source_sentences\": [\"a\"], \"target_sentences\": [\"b\"], "
+                "\"teacher_model\": \"fixtures/encode/no-such-model\"}",
+                STC_ERR_USAGE, "\"teacher_model\": fixtures/encode/no-such-model: no such directory");
+    expect_fail("{\"type\": \"ParaphraseMiningEvaluator\", \"duplicates_list\": []}", STC_ERR_USAGE,
+                "\"sentences_map\" ({id: text}");
+    expect_fail("{\"type\": \"ParaphraseMiningEvaluator\", \"sentences_map\": {\"a\": \"x\", \"b\": 1}}",
+                STC_ERR_USAGE, "\"sentences_map\".\"b\" must be a text");
+    expect_fail("{\"type\": \"ParaphraseMiningEvaluator\", \"sentences_map\": {\"a\": \"x\", \"a\": \"y\"}}",
+                STC_ERR_DATA, "id \"a\" appears twice");
+    expect_fail("{\"type\": \"ParaphraseMiningEvaluator\", \"sentences_map\": {\"a\": \"x\"}, \"duplicates_list\": "
+                "[[\"a\"]]}",
+                STC_ERR_USAGE, "\"duplicates_list\"[0] must be a pair of ids");
+    expect_fail("{\"type\": \"ParaphraseMiningEvaluator\", \"sentences_map\": {\"a\": \"x\"}, \"duplicates_dict\": "
+                "{\"a\": {\"b\": 1}}}",
+                STC_ERR_USAGE, "\"duplicates_dict\".\"a\".\"b\" must be true or false");
+    expect_fail("{\"type\": \"ParaphraseMiningEvaluator\", \"sentences_map\": {\"a\": \"x\"}, \"duplicates_list\": "
+                "\"fixtures/eval/binary.tsv\"}",
+                STC_ERR_DATA, "must have two columns of ids");
+    expect_fail("{\"type\": \"ParaphraseMiningEvaluator\", \"sentences_map\": \"fixtures/eval/binary.tsv\"}",
+                STC_ERR_DATA, "has no \"_id\" field");
+    expect_fail("{\"type\": \"ParaphraseMiningEvaluator\", \"sentences_map\": {\"a\": \"x\"}, \"top_k\": -1}",
+                STC_ERR_USAGE, "\"top_k\" must be a positive integer");
+    expect_fail("{\"type\": \"TranslationEvaluator\", \"source_sentences\": [\"a\", \"b\"], \"target_sentences\": "
+                "[\"c\"]}",
+                STC_ERR_USAGE, "\"target_sentences\" has 1 entries");
+    expect_fail("{\"type\": \"TranslationEvaluator\", \"dataset\": \"fixtures/eval/translation.tsv\", "
+                "\"print_wrong_matches\": true}",
+                STC_ERR_USAGE, "\"print_wrong_matches\"");
 }
 
 /* ---- metric lists and numbers ----------------------------------------------------------- */

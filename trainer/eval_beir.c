@@ -2,7 +2,8 @@
  * BEIR retrieval sets for InformationRetrievalEvaluator (eval_internal.h):
  * queries.jsonl and corpus.jsonl ("_id", "text") and a qrels TSV
  * ("query-id corpus-id score"), read with the dataset readers
- * (data/dataset.h), so a bad line is an error naming file and line.
+ * (data/dataset.h), so a bad line is an error naming file and line. The
+ * "_id"/"text" reader serves ParaphraseMiningEvaluator's sentences too.
  */
 #include "data/dataset.h"
 #include "trainer/eval_internal.h"
@@ -87,8 +88,8 @@ static void column_list(const stc_dataset *ds, char *buf, size_t cap)
         snprintf(buf + len, cap - len, "%s\"%s\"", len ? ", " : "", stc_dataset_label_column_name(ds));
 }
 
-/* queries or corpus: "_id" and "text" of every record. */
-static int load_texts(const char *path, const char *where, const char *key, stc_eval_texts *ids, stc_eval_texts *texts)
+int stc_eval_load_id_texts(const char *path, const char *where, const char *key, stc_eval_texts *ids,
+                           stc_eval_texts *texts)
 {
     stc_dataset *ds;
     int rc = stc_eval_open_dataset(&ds, path, where, key);
@@ -201,9 +202,9 @@ int stc_eval_beir_load(stc_eval_beir *b, const char *queries, const char *corpus
     id_key *qkeys = NULL, *ckeys = NULL;
     rel_pair *pairs = NULL;
     size_t n_pairs = 0, *first = NULL;
-    int rc = load_texts(queries, where, "queries", &all_qids, &all_q);
+    int rc = stc_eval_load_id_texts(queries, where, "queries", &all_qids, &all_q);
     if (!rc)
-        rc = load_texts(corpus, where, "corpus", &b->corpus_ids, &b->corpus);
+        rc = stc_eval_load_id_texts(corpus, where, "corpus", &b->corpus_ids, &b->corpus);
     if (!rc && b->corpus_ids.n == 0)
         rc = stc_errorf(STC_ERR_DATA, "%s: \"corpus\": %s has no documents", where, corpus);
     if (!rc)

@@ -81,13 +81,19 @@ static int write_row(FILE *f, const stc_eval_strs *r, const char *eol)
 int stc_eval_csv_append(const stc_eval_call *call, const char *prefix, const stc_eval_strs *header,
                         const stc_eval_strs *row, int crlf)
 {
+    char file[512];
+    snprintf(file, sizeof file, "%s%s%s_results.csv", prefix, *call->name ? "_" : "", call->name);
+    return stc_eval_csv_append_file(call, file, header, row, crlf);
+}
+
+int stc_eval_csv_append_file(const stc_eval_call *call, const char *file, const stc_eval_strs *header,
+                             const stc_eval_strs *row, int crlf)
+{
     if (!call->csv_dir)
         return 0;
     int rc = stc_mkdir_p(call->csv_dir);
     if (rc)
         return rc;
-    char file[512];
-    snprintf(file, sizeof file, "%s%s%s_results.csv", prefix, *call->name ? "_" : "", call->name);
     char *path = stc_path_join(call->csv_dir, file);
     if (!path)
         return stc_errorf(STC_ERR_NOMEM, "out of memory");

@@ -10,11 +10,16 @@
  *   eval_stats.c      Pearson, Spearman, AP, MCC, best thresholds
  *   eval_csv.c        Python's CSV files (header once, a row per call)
  *   eval_data.c       the pair evaluators' rows: a dataset file or inline
- *   eval_beir.c       BEIR queries / corpus / qrels files
+ *   eval_topk.c       bounded best-k lists (retrieval, mining)
+ *   eval_beir.c       BEIR queries / corpus / qrels files, "_id"/"text" records
  *   eval_ir.c         InformationRetrievalEvaluator
  *   eval_similarity.c EmbeddingSimilarityEvaluator
  *   eval_triplet.c    TripletEvaluator
  *   eval_binary.c     BinaryClassificationEvaluator
+ *   eval_reranking.c  RerankingEvaluator
+ *   eval_mse.c        MSEEvaluator
+ *   eval_paraphrase.c ParaphraseMiningEvaluator
+ *   eval_translation.c TranslationEvaluator
  *
  * A family (one Python class) parses its object at creation and, per call,
  * appends its metrics unprefixed ("cosine_ndcg@10") and its primary metric's
@@ -27,6 +32,7 @@
 #include "trainer/evaluator.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* ---- one call ------------------------------------------------------------ */
 
@@ -59,6 +65,10 @@ extern const stc_eval_family stc_eval_ir_family;
 extern const stc_eval_family stc_eval_similarity_family;
 extern const stc_eval_family stc_eval_triplet_family;
 extern const stc_eval_family stc_eval_binary_family;
+extern const stc_eval_family stc_eval_reranking_family;
+extern const stc_eval_family stc_eval_mse_family;
+extern const stc_eval_family stc_eval_paraphrase_family;
+extern const stc_eval_family stc_eval_translation_family;
 
 /* ---- arguments (eval_args.c) ----------------------------------------------- */
 
@@ -81,6 +91,9 @@ typedef enum { STC_SIM_COSINE = 0, STC_SIM_DOT, STC_SIM_EUCLIDEAN, STC_SIM_MANHA
  * "manhattan". */
 int stc_sim_parse(const char *s, stc_sim_fn *out);
 const char *stc_sim_name(stc_sim_fn f);
+/* One name (key's value, a string) into *out; absent or null: *out
+ * untouched. */
+int stc_sim_get(const cJSON *spec, const char *key, const char *where, int *out);
 /* The functions an evaluator scores with, as its Python class picks them:
  * the list argument (similarity_fn_names, score_functions), else [the main
  * function] where the class does that, else the model's
@@ -95,6 +108,9 @@ typedef struct {
  * has none); main_fills_list: an empty list becomes [main]. */
 int stc_sim_set_parse(stc_sim_set *s, const cJSON *spec, const char *where, const char *list_key,
                       const char *main_key, int main_fills_list);
+/* The model's similarity function (model.similarity: similarity_fn_name,
+ * cosine when unset). */
+int stc_sim_model_fn(const stc_st_model *model, stc_sim_fn *out);
 /* The functions of one call into fns[STC_SIM_COUNT], *n >= 1. */
 int stc_sim_set_resolve(const stc_sim_set *s, const stc_st_model *model, stc_sim_fn *fns, int *n);
 /* The pair evaluators' primary metric: fmt ("spearman_%s") of the main
@@ -110,6 +126,27 @@ double stc_eval_first_max(const double *v, int n, int stride);
  * a[i] and b[i] ([D] each), computed in double and returned as the float32
  * torch gives. Euclidean and manhattan are negative distances. */
 float stc_sim_pair(stc_sim_fn f, const float *a, const float *b, int D);
+/* The same functions in float32 with a fixed summation order (8 lanes,
+ * then a fixed tree), for scoring many pairs: the same pair gives the same
+ * bits whatever the chunk, slice or thread, so identical texts tie exactly,
+ * and score(a, b) == score(b, a). Cosine expects rows normalised by
+ * stc_sim_normalize_rows (it is then the dot product). */
+float stc_sim_score(stc_sim_fn f, const float *a, const float *b, int D);
+/* F.normalize in place: each of the n rows of x ([n, D]) / max(||row||, 1e-12). */
+void stc_sim_normalize_rows(float *x, size_t n, int D);
+
+/* ---- best-k lists (eval_topk.c) ---------------------------------------------- */
+
+typedef struct {
+    float s;      /* score */
+    uint32_t doc; /* corpus row */
+} stc_eval_hit;
+
+/* Offers x to the best-k list h (*n entries, at most cap): higher score
+ * first, equal scores by rank[doc] ascending (rank NULL: by doc). */
+void stc_eval_topk_push(stc_eval_hit *h, int *n, int cap, stc_eval_hit x, const size_t *rank);
+/* Empties the list into best-first order (in place). */
+void stc_eval_topk_sort(stc_eval_hit *h, int n, const size_t *rank);
 
 /* ---- statistics (eval_stats.c) --------------------------------------------- */
 
@@ -221,6 +258,10 @@ int stc_eval_csv_begin(stc_eval_strs *header, stc_eval_strs *row, const stc_eval
  * call->csv_dir is NULL. */
 int stc_eval_csv_append(const stc_eval_call *call, const char *prefix, const stc_eval_strs *header,
                         const stc_eval_strs *row, int crlf);
+/* The same with the whole file name (the classes whose names do not
+ * follow the pattern). */
+int stc_eval_csv_append_file(const stc_eval_call *call, const char *file, const stc_eval_strs *header,
+                             const stc_eval_strs *row, int crlf);
 
 /* ---- evaluation files (eval_data.c) ------------------------------------------ */
 
@@ -275,6 +316,10 @@ typedef struct {
  * qrels: TSV with the header "query-id corpus-id score", a pair relevant
  * when score > 0. A repeated _id, a missing column or a bad line is an
  * error naming the file (and line). */
+/* "_id" and "text" of every record of a JSONL file (other fields are read
+ * and left out); a missing field is an error naming where, key and path. */
+int stc_eval_load_id_texts(const char *path, const char *where, const char *key, stc_eval_texts *ids,
+                           stc_eval_texts *texts);
 int stc_eval_beir_load(stc_eval_beir *b, const char *queries, const char *corpus, const char *qrels,
                        const char *where);
 void stc_eval_beir_free(stc_eval_beir *b);

@@ -146,115 +146,6 @@ static int create(void **impl, const cJSON *spec, const char *where)
 
 /* ---- scoring -------------------------------------------------------------------- */
 
-/* One float32 score with a fixed summation order (8 lanes, then a fixed
- * tree): the same pair gives the same bits whatever the chunk, query slice
- * or thread, so identical documents tie exactly. */
-static float score_pair(stc_sim_fn f, const float *a, const float *b, int D)
-{
-    float acc[8] = {0};
-    int j = 0;
-    switch (f) {
-    case STC_SIM_COSINE: /* inputs normalised beforehand */
-    case STC_SIM_DOT:
-        for (; j + 8 <= D; j += 8)
-            for (int l = 0; l < 8; l++)
-                acc[l] += a[j + l] * b[j + l];
-        for (; j < D; j++)
-            acc[j & 7] += a[j] * b[j];
-        break;
-    case STC_SIM_EUCLIDEAN:
-        for (; j + 8 <= D; j += 8)
-            for (int l = 0; l < 8; l++) {
-                float d = a[j + l] - b[j + l];
-                acc[l] += d * d;
-            }
-        for (; j < D; j++) {
-            float d = a[j] - b[j];
-            acc[j & 7] += d * d;
-        }
-        break;
-    default: /* manhattan */
-        for (; j + 8 <= D; j += 8)
-            for (int l = 0; l < 8; l++)
-                acc[l] += fabsf(a[j + l] - b[j + l]);
-        for (; j < D; j++)
-            acc[j & 7] += fabsf(a[j] - b[j]);
-        break;
-    }
-    float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    return f == STC_SIM_EUCLIDEAN ? -sqrtf(s) : f == STC_SIM_MANHATTAN ? -s : s;
-}
-
-/* F.normalize in place: rows / max(||row||, 1e-12). */
-static void normalize_rows(float *x, size_t n, int D)
-{
-    for (size_t i = 0; i < n; i++) {
-        float *r = x + i * (size_t)D;
-        double s = 0.0;
-        for (int j = 0; j < D; j++)
-            s += (double)r[j] * r[j];
-        float inv = (float)(1.0 / fmax(sqrt(s), 1e-12));
-        for (int j = 0; j < D; j++)
-            r[j] *= inv;
-    }
-}
-
-/* A query's best max_k hits so far: a heap with the worst hit at the root. */
-typedef struct {
-    float s;
-    uint32_t doc; /* corpus row */
-} hit;
-
-static int better(hit a, hit b, const size_t *rank)
-{
-    return a.s > b.s || (a.s == b.s && rank[a.doc] < rank[b.doc]);
-}
-
-static void sift_down(hit *h, int n, int i, const size_t *rank)
-{
-    for (;;) {
-        int w = i, l = 2 * i + 1, r = l + 1;
-        if (l < n && better(h[w], h[l], rank))
-            w = l;
-        if (r < n && better(h[w], h[r], rank))
-            w = r;
-        if (w == i)
-            return;
-        hit t = h[i];
-        h[i] = h[w];
-        h[w] = t;
-        i = w;
-    }
-}
-
-static void heap_push(hit *h, int *n, int cap, hit x, const size_t *rank)
-{
-    if (*n < cap) {
-        int i = (*n)++;
-        h[i] = x;
-        while (i > 0 && better(h[(i - 1) / 2], h[i], rank)) { /* parent must be the worse */
-            hit t = h[i];
-            h[i] = h[(i - 1) / 2];
-            h[(i - 1) / 2] = t;
-            i = (i - 1) / 2;
-        }
-    } else if (better(x, h[0], rank)) {
-        h[0] = x;
-        sift_down(h, *n, 0, rank);
-    }
-}
-
-/* Empties the heap into best-first order (in place). */
-static void heap_sort_best_first(hit *h, int n, const size_t *rank)
-{
-    for (int m = n; m > 1; m--) {
-        hit t = h[0]; /* the worst of h[0..m) goes to the back */
-        h[0] = h[m - 1];
-        h[m - 1] = t;
-        sift_down(h, m - 1, 0, rank);
-    }
-}
-
 /* ---- metrics ---------------------------------------------------------------------- */
 
 static int is_relevant(const stc_eval_beir *b, size_t q, uint32_t doc)
@@ -281,7 +172,7 @@ static int values_per_fn(const ir_eval *e)
 
 /* Python's compute_metrics for one query's best-first hits; rel[n_top]
  * is scratch. */
-static void query_values(const ir_eval *e, size_t q, const hit *top, int n_top, int *rel, double *v)
+static void query_values(const ir_eval *e, size_t q, const stc_eval_hit *top, int n_top, int *rel, double *v)
 {
     const stc_eval_beir *b = &e->data;
     for (int i = 0; i < n_top; i++)
@@ -349,7 +240,7 @@ static int max_k_of(const ir_eval *e)
 /* Scores this rank's queries q_emb[0..nl) against every corpus chunk and
  * leaves each (query, function)'s best-first hits in top / n_top. */
 static int retrieve(const ir_eval *e, const stc_eval_call *call, const stc_sim_fn *fns, int n_fns, float *q_emb,
-                    size_t nl, int D, int K, hit *top, int *n_top)
+                    size_t nl, int D, int K, stc_eval_hit *top, int *n_top)
 {
     const stc_eval_beir *b = &e->data;
     int need_cos = 0, need_raw = 0;
@@ -362,7 +253,7 @@ static int retrieve(const ir_eval *e, const stc_eval_call *call, const stc_sim_f
         if (!(q_cos = malloc(sizeof *q_cos * (nl ? nl : 1) * (size_t)D)))
             return stc_errorf(STC_ERR_NOMEM, "out of memory (query embeddings)");
         memcpy(q_cos, q_emb, sizeof *q_cos * nl * (size_t)D);
-        normalize_rows(q_cos, nl, D);
+        stc_sim_normalize_rows(q_cos, nl, D);
     }
     stc_eval_encode_opts o = {.fn = STC_EVAL_ENCODE_DOCUMENT, .prompt = e->prompt[2], .prompt_name = e->prompt[3]};
     int rc = 0;
@@ -388,17 +279,18 @@ static int retrieve(const ir_eval *e, const stc_eval_call *call, const stc_sim_f
             memcpy(c_cos, c_emb, sizeof *c_cos * nc * (size_t)D);
         }
         if (need_cos)
-            normalize_rows(c_cos, nc, D);
+            stc_sim_normalize_rows(c_cos, nc, D);
         for (int f = 0; f < n_fns; f++) {
             const float *qe = fns[f] == STC_SIM_COSINE ? q_cos : q_emb;
             const float *ce = fns[f] == STC_SIM_COSINE ? c_cos : c_emb;
 #pragma omp parallel for schedule(dynamic, 4)
             for (size_t q = 0; q < nl; q++) {
-                hit *h = top + ((size_t)f * nl + q) * (size_t)K;
+                stc_eval_hit *h = top + ((size_t)f * nl + q) * (size_t)K;
                 int *n = &n_top[(size_t)f * nl + q];
                 for (size_t c = 0; c < nc; c++) {
-                    hit x = {score_pair(fns[f], qe + q * (size_t)D, ce + c * (size_t)D, D), (uint32_t)(start + c)};
-                    heap_push(h, n, K, x, b->id_rank);
+                    stc_eval_hit x = {stc_sim_score(fns[f], qe + q * (size_t)D, ce + c * (size_t)D, D),
+                                      (uint32_t)(start + c)};
+                    stc_eval_topk_push(h, n, K, x, b->id_rank);
                 }
             }
         }
@@ -409,7 +301,7 @@ static int retrieve(const ir_eval *e, const stc_eval_call *call, const stc_sim_f
     free(q_cos);
     if (!rc)
         for (size_t i = 0; i < (size_t)n_fns * nl; i++)
-            heap_sort_best_first(top + i * (size_t)K, n_top[i], b->id_rank);
+            stc_eval_topk_sort(top + i * (size_t)K, n_top[i], b->id_rank);
     return rc;
 }
 
@@ -511,7 +403,7 @@ static int run(void *impl, const stc_eval_call *call, stc_metrics *out)
         return rc;
 
     size_t nh = (size_t)n_fns * (nl ? nl : 1);
-    hit *top = malloc(sizeof *top * nh * (size_t)K);
+    stc_eval_hit *top = malloc(sizeof *top * nh * (size_t)K);
     int *n_top = calloc(nh, sizeof *n_top);
     double *vals = malloc(sizeof *vals * (nq ? nq : 1) * (size_t)(n_fns * W)); /* (nq, n_fns * W) */
     double *mean = calloc((size_t)(n_fns * W), sizeof *mean);

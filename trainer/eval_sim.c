@@ -22,8 +22,7 @@ int stc_sim_parse(const char *s, stc_sim_fn *out)
 
 const char *stc_sim_name(stc_sim_fn f) { return names[f]; }
 
-/* One name (key's value, a string) into *out; absent: *out untouched. */
-static int get_sim(const cJSON *spec, const char *key, const char *where, int *out)
+int stc_sim_get(const cJSON *spec, const char *key, const char *where, int *out)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(spec, key);
     if (!v || cJSON_IsNull(v))
@@ -71,7 +70,7 @@ int stc_sim_set_parse(stc_sim_set *s, const cJSON *spec, const char *where, cons
     s->main_fn = -1;
     int rc = get_sims(spec, list_key, where, s->fn, &s->n);
     if (!rc && main_key)
-        rc = get_sim(spec, main_key, where, &s->main_fn);
+        rc = stc_sim_get(spec, main_key, where, &s->main_fn);
     if (!rc && main_fills_list && s->n == 0 && s->main_fn >= 0)
         s->fn[s->n++] = (stc_sim_fn)s->main_fn;
     return rc;
@@ -84,8 +83,13 @@ int stc_sim_set_resolve(const stc_sim_set *s, const stc_st_model *model, stc_sim
     if (s->n)
         return 0;
     *n = 1;
+    return stc_sim_model_fn(model, &fns[0]);
+}
+
+int stc_sim_model_fn(const stc_st_model *model, stc_sim_fn *out)
+{
     const char *name = model->similarity_fn_name ? model->similarity_fn_name : "cosine";
-    int rc = stc_sim_parse(name, &fns[0]);
+    int rc = stc_sim_parse(name, out);
     return rc ? stc_error_prefix(rc, "%s/config_sentence_transformers.json: similarity_fn_name", model->dir) : 0;
 }
 
@@ -135,5 +139,58 @@ float stc_sim_pair(stc_sim_fn f, const float *a, const float *b, int D)
         for (int j = 0; j < D; j++)
             s += fabs((double)a[j] - b[j]);
         return (float)-s;
+    }
+}
+
+/* One float32 score with a fixed summation order (8 lanes, then a fixed
+ * tree): the same pair gives the same bits whatever the chunk, query slice
+ * or thread, so identical documents tie exactly. */
+float stc_sim_score(stc_sim_fn f, const float *a, const float *b, int D)
+{
+    float acc[8] = {0};
+    int j = 0;
+    switch (f) {
+    case STC_SIM_COSINE: /* inputs normalised beforehand */
+    case STC_SIM_DOT:
+        for (; j + 8 <= D; j += 8)
+            for (int l = 0; l < 8; l++)
+                acc[l] += a[j + l] * b[j + l];
+        for (; j < D; j++)
+            acc[j & 7] += a[j] * b[j];
+        break;
+    case STC_SIM_EUCLIDEAN:
+        for (; j + 8 <= D; j += 8)
+            for (int l = 0; l < 8; l++) {
+                float d = a[j + l] - b[j + l];
+                acc[l] += d * d;
+            }
+        for (; j < D; j++) {
+            float d = a[j] - b[j];
+            acc[j & 7] += d * d;
+        }
+        break;
+    default: /* manhattan */
+        for (; j + 8 <= D; j += 8)
+            for (int l = 0; l < 8; l++)
+                acc[l] += fabsf(a[j + l] - b[j + l]);
+        for (; j < D; j++)
+            acc[j & 7] += fabsf(a[j] - b[j]);
+        break;
+    }
+    float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    return f == STC_SIM_EUCLIDEAN ? -sqrtf(s) : f == STC_SIM_MANHATTAN ? -s : s;
+}
+
+/* F.normalize in place: rows / max(||row||, 1e-12). */
+void stc_sim_normalize_rows(float *x, size_t n, int D)
+{
+    for (size_t i = 0; i < n; i++) {
+        float *r = x + i * (size_t)D;
+        double s = 0.0;
+        for (int j = 0; j < D; j++)
+            s += (double)r[j] * r[j];
+        float inv = (float)(1.0 / fmax(sqrt(s), 1e-12));
+        for (int j = 0; j < D; j++)
+            r[j] *= inv;
     }
 }

@@ -122,6 +122,10 @@ static const stc_eval_family *const families[] = {
     &stc_eval_similarity_family,
     &stc_eval_triplet_family,
     &stc_eval_binary_family,
+    &stc_eval_reranking_family,
+    &stc_eval_mse_family,
+    &stc_eval_paraphrase_family,
+    &stc_eval_translation_family,
 };
 enum { N_FAMILIES = (int)(sizeof families / sizeof families[0]) };
 
@@ -187,7 +191,7 @@ static int entry_create(eval_entry *e, const cJSON *spec, const char *file, int 
         return stc_errorf(STC_ERR_USAGE, "%s: \"type\" (the Python class name, a string) is required", e->where);
     e->fam = family_of(type->valuestring);
     if (!e->fam) {
-        char known[256] = "";
+        char known[512] = "";
         size_t len = 0;
         for (int i = 0; i < N_FAMILIES; i++)
             len += (size_t)snprintf(known + len, sizeof known - len, "%s%s", i ? ", " : "", families[i]->type);

@@ -2,7 +2,9 @@
  * Evaluators with Sentence Transformers' semantics and metric names
  * (ST_SPEC.md section 8): InformationRetrievalEvaluator,
  * EmbeddingSimilarityEvaluator, TripletEvaluator,
- * BinaryClassificationEvaluator, and a list of them (SequentialEvaluator).
+ * BinaryClassificationEvaluator, RerankingEvaluator, MSEEvaluator,
+ * ParaphraseMiningEvaluator, TranslationEvaluator, and a list of them
+ * (SequentialEvaluator).
  *
  * The config's "evaluator" is one object or a list of objects,
  * {"type": <Python class name>, "name": ..., <files and constructor
