@@ -493,7 +493,8 @@ int stc_ckpt_list(const char *output_dir, stc_ckpt_entry **out, int *n_out)
         stc_ckpt_entries_free(e, n);
         return rc;
     }
-    qsort(e, (size_t)n, sizeof *e, entry_cmp);
+    if (n > 1)
+        qsort(e, (size_t)n, sizeof *e, entry_cmp);
     *out = e;
     *n_out = n;
     return 0;

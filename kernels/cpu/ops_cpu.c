@@ -174,9 +174,11 @@ static void cpu_attention_forward(float *out, float *att, const float *qkv, cons
  * exp(r), 2^k from the exponent bits. Relative error ~2 ulp; inputs below
  * -87 give exp(-87) (~1.6e-38) instead of a denormal, which no caller can
  * tell from 0. */
-static inline float exp_nonpos(float x)
+static inline float exp_nonpos(float x_in)
 {
-    x = x < -87.0f ? -87.0f : x;
+    /* NaN clamps too (a comparison with NaN is false), so the float to int
+     * conversion below is always defined; the NaN is given back at the end. */
+    float x = x_in >= -87.0f ? x_in : -87.0f;
     /* Round to nearest with the 1.5 * 2^23 trick: floorf is a libm call on
      * baseline x86-64 and would stop the loop from vectorising. */
     float k = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
@@ -188,10 +190,10 @@ static inline float exp_nonpos(float x)
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     float e = p * r * r + r + 1.0f;
-    int32_t bits = ((int32_t)k + 127) << 23;
+    uint32_t bits = (uint32_t)((int32_t)k + 127) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
-    return e * scale;
+    return x_in != x_in ? x_in : e * scale;
 }
 
 /* erf(x / sqrt 2) by Abramowitz & Stegun 7.1.26 (see gelu_erf), branch-free
