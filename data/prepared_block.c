@@ -66,6 +66,14 @@ void stc_prepared_block_clear(stc_prepared_block *b)
 }
 
 /* Grows *p (elem-byte items, capacity *cap) to hold need items. */
+/* memcpy of n bytes; an empty block's arrays may be NULL, and memcpy's
+ * pointers must not be even for 0 bytes. */
+static void copy(void *dst, const void *src, size_t n)
+{
+    if (n)
+        memcpy(dst, src, n);
+}
+
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap)
@@ -176,9 +184,9 @@ int stc_prepared_block_pack(const stc_prepared_block *b, void **buf, size_t *len
     }
     size_t o = 8 * (5 + 2 * nt);
     for (size_t c = 0; c < nt; c++) {
-        memcpy(p + o, b->id_len[c], 8 * n), o += 8 * n;
-        memcpy(p + o, b->text_len[c], 8 * n), o += 8 * n;
-        memcpy(p + o, b->hash[c], 8 * n), o += 8 * n;
+        copy(p + o, b->id_len[c], 8 * n), o += 8 * n;
+        copy(p + o, b->text_len[c], 8 * n), o += 8 * n;
+        copy(p + o, b->hash[c], 8 * n), o += 8 * n;
         if (b->n_ids[c])
             memcpy(p + o, b->ids[c], 4 * b->n_ids[c]);
         o += pad8(4 * b->n_ids[c]);
@@ -210,11 +218,11 @@ int stc_prepared_block_unpack(stc_prepared_block *b, const void *buf, size_t len
         if ((rc = grow((void **)&b->ids[c], &b->ids_cap[c], ni, sizeof(int32_t))) ||
             (rc = grow((void **)&b->text[c], &b->text_cap[c], tb + 1, 1)))
             return rc;
-        memcpy(b->id_len[c], p + o, 8 * n), o += 8 * n;
-        memcpy(b->text_len[c], p + o, 8 * n), o += 8 * n;
-        memcpy(b->hash[c], p + o, 8 * n), o += 8 * n;
-        memcpy(b->ids[c], p + o, 4 * ni), o += pad8(4 * ni);
-        memcpy(b->text[c], p + o, tb), o += pad8(tb);
+        copy(b->id_len[c], p + o, 8 * n), o += 8 * n;
+        copy(b->text_len[c], p + o, 8 * n), o += 8 * n;
+        copy(b->hash[c], p + o, 8 * n), o += 8 * n;
+        copy(b->ids[c], p + o, 4 * ni), o += pad8(4 * ni);
+        copy(b->text[c], p + o, tb), o += pad8(tb);
         b->n_ids[c] = ni;
         b->n_text_bytes[c] = tb;
     }
