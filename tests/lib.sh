@@ -3,6 +3,9 @@
 #   py         Debian's python3 with numpy and h5py (scripts/setup)
 #   ok / fail  count a passed / failed check (fail prints why)
 #   finish     prints the counts and returns non-zero if a check failed
+#   make_pairs FILE N
+#              N (anchor, positive) rows of JSONL: "a sentence about the
+#              <word> number <i>" and "<word> <i>", ten words in turn
 #   nodropout_model SRC DST
 #              a copy of model SRC with dropout off (two programs', or two
 #              ranks', dropout masks never agree)
@@ -22,5 +25,15 @@ nodropout_model() {
 import json, sys
 c = json.load(open(sys.argv[1])); c["hidden_dropout_prob"] = c["attention_probs_dropout_prob"] = 0.0
 json.dump(c, open(sys.argv[1], "w"), indent=2)
+PY
+}
+make_pairs() {
+  $py - "$1" "$2" <<'PY'
+import json, sys
+words = ["cat", "dog", "river", "mountain", "music", "guitar", "ocean", "forest", "city", "train"]
+with open(sys.argv[1], "w") as f:
+    for i in range(int(sys.argv[2])):
+        w = words[i % 10]
+        f.write(json.dumps({"anchor": f"a sentence about the {w} number {i}", "positive": f"{w} {i}"}) + "\n")
 PY
 }

@@ -17,14 +17,7 @@ model=$PWD/fixtures/encode/tiny-bert
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 mpirun=(mpirun --oversubscribe --allow-run-as-root --bind-to none -x OMP_NUM_THREADS=1 -x OPENBLAS_NUM_THREADS=1)
 
-$py - "$tmp/train.jsonl" <<'PY'
-import json, sys
-words = ["cat", "dog", "river", "mountain", "music", "guitar", "ocean", "forest", "city", "train"]
-with open(sys.argv[1], "w") as f:
-    for i in range(40):
-        w = words[i % 10]
-        f.write(json.dumps({"anchor": f"a sentence about the {w} number {i}", "positive": f"{w} {i}"}) + "\n")
-PY
+make_pairs "$tmp/train.jsonl" 40
 # 40 rows, batch 4: 10 steps an epoch, 20 in all; checkpoints every 4 steps
 # (4 and 8 inside epoch 0, 12 and 16 inside epoch 1, 20 at the end);
 # logged every 3 steps, so a checkpoint falls between two log lines.

@@ -10,14 +10,7 @@ stc=$1
 model=$PWD/fixtures/encode/tiny-bert
 
 # 40 (anchor, positive) pairs.
-$py - "$tmp/train.jsonl" <<'PY'
-import json, sys
-words = ["cat", "dog", "river", "mountain", "music", "guitar", "ocean", "forest", "city", "train"]
-with open(sys.argv[1], "w") as f:
-    for i in range(40):
-        w = words[i % 10]
-        f.write(json.dumps({"anchor": f"a sentence about the {w} number {i}", "positive": f"{w} {i}"}) + "\n")
-PY
+make_pairs "$tmp/train.jsonl" 40
 printf '{"model": "%s", "train_dataset": "%s",
  "loss": {"type": "MultipleNegativesRankingLoss"}, "output_dir": "%s",
  "per_device_train_batch_size": 8, "num_train_epochs": 2, "learning_rate": 1e-3,
