@@ -149,4 +149,18 @@ a, b = ([r["loss"] for r in map(json.loads, open(p))] for p in sys.argv[1:])
 assert len(a) == 3 and all(abs(x - y) <= 1e-5 * abs(y) for x, y in zip(a, b)), (a, b)
 PY
 
+# A guide whose Pooling leaves prompts out (include_prompt false) behind a
+# model whose Pooling keeps them: Python's collator then passes no prompt
+# lengths, so the guide keeps the prompt too, and trains exactly as a guide
+# that keeps it by its own setting.
+cp -r "$guide" "$tmp/guide_np"
+$py - "$tmp/guide_np/1_Pooling/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1])); c["include_prompt"] = False; json.dump(c, open(sys.argv[1], "w"), indent=4)
+PY
+train gist_p1 pairs.jsonl "{\"type\": \"GISTEmbedLoss\", \"guide\": \"$guide\"}" ', "prompts": {"anchor": "query: "}'
+train gist_p2 pairs.jsonl "{\"type\": \"GISTEmbedLoss\", \"guide\": \"$tmp/guide_np\"}" ', "prompts": {"anchor": "query: "}'
+cmp -s "$tmp/out-gist_p1/model.safetensors" "$tmp/out-gist_p2/model.safetensors" && ok \
+  || fail "a guide's include_prompt false changed training behind a model that keeps prompts"
+
 finish test_losses_train
