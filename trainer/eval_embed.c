@@ -6,10 +6,13 @@
 #include "kernels/ops.h"
 #include "model/encode.h"
 #include "trainer/eval_internal.h"
+#include "util/clock.h"
 #include "util/error.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void stc_eval_rank_slice(const stc_comm *comm, size_t n, size_t unit, size_t *begin, size_t *count)
 {
@@ -134,10 +137,23 @@ int stc_eval_embed(const stc_eval_call *call, const stc_eval_encode_opts *o, con
      * the batch it shares a matrix product with). */
     size_t B = (size_t)call->batch_size, begin, count;
     stc_eval_rank_slice(call->comm, t->n, B, &begin, &count);
+    /* Long encodings show progress on a terminal (rank 0's share, which
+     * the other ranks' keep pace with). */
+    int show = call->comm->rank == 0 && count >= 4 * B && isatty(2);
+    double t0 = stc_now_s(), last = t0;
     for (size_t i = begin; i < begin + count && !rc; i += B) {
         size_t k = begin + count - i < B ? begin + count - i : B;
         rc = stc_encoder_run(enc, t->texts + i, t->lens + i, k, emb + i * (size_t)D, NULL, NULL, NULL, NULL);
+        double now = stc_now_s();
+        if (show && now - last >= 0.5) {
+            size_t done = i + k - begin;
+            fprintf(stderr, "\reval: encoding %zu texts: %.0f%% (%.0f texts/s)   ", t->n,
+                    100.0 * (double)done / (double)count, (double)done * call->comm->world / (now - t0));
+            last = now;
+        }
     }
+    if (show && last > t0)
+        fputc('\n', stderr);
     stc_encoder_free(enc);
     if (!rc)
         rc = stc_eval_allgather_rows_f32(call->comm, emb, t->n, B, (size_t)D);
