@@ -262,6 +262,19 @@ static int finish_on_root(stc_ckpt_writer *w, const char *all, size_t all_len)
     memset(&walk, 0, sizeof walk);
     walk.root = w->tmp;
     int rc = parse_recs(all, all_len, &walk.recs, &walk.n, &walk.cap);
+    /* Every rank's file must be here, as its rank wrote it: on a file
+     * system rank 0 does not share with the others it is not, and a
+     * checkpoint listing it could never be resumed. */
+    for (int i = 0; !rc && i < walk.n; i++) {
+        char *fp = stc_path_join(w->tmp, walk.recs[i].path);
+        struct stat st;
+        if (!fp)
+            rc = stc_errorf(STC_ERR_NOMEM, "out of memory");
+        else if (stat(fp, &st) != 0 || (uint64_t)st.st_size != walk.recs[i].size)
+            rc = stc_errorf(STC_ERR_IO, "%s: another rank wrote it, but rank 0 %s: output_dir must be on a file "
+                            "system every rank shares", fp, stat(fp, &st) != 0 ? "does not see it" : "sees another size");
+        free(fp);
+    }
     if (!rc && nftw(w->tmp, walk_entry, 16, FTW_PHYS) != 0)
         rc = walk.rc ? walk.rc : stc_errorf(STC_ERR_IO, "%s: cannot walk: %s", w->tmp, strerror(errno));
     cJSON *m = rc ? NULL : cJSON_CreateObject();
@@ -336,6 +349,8 @@ int stc_ckpt_commit(stc_ckpt_writer *w, int ok, char **final_dir)
                 else
                     n = w->recs_len;
                 code = finish_on_root(w, comm->world > 1 ? all : (w->recs ? w->recs : ""), n);
+                if (code && stc_is_dir(w->tmp))
+                    stc_remove_tree(w->tmp); /* not renamed: nothing of it is kept */
             } else {
                 code = rc;
             }

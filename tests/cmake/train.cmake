@@ -17,3 +17,6 @@ set_tests_properties(test_checkpoint PROPERTIES TIMEOUT 600 RESOURCE_LOCK mpi EN
 add_test(NAME test_eval_loss COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_eval_loss.sh $<TARGET_FILE:stc>
   WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR})
 set_tests_properties(test_eval_loss PROPERTIES TIMEOUT 300 RESOURCE_LOCK mpi ENVIRONMENT "OMP_NUM_THREADS=1")
+
+# checkpoint.c alone: commit, verify, a file rank 0 cannot see, rotation.
+stc_add_test(test_checkpoint_unit test_checkpoint_unit.c)
