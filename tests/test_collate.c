@@ -48,11 +48,17 @@ int main(void)
     CHECK(rc == STC_ERR_USAGE && strstr(stc_error_message(), "nested"));
 
     /* A batch: 2 columns x 2 rows, column-major; the anchor column carries a
-     * prompt whose tokens (with [CLS]) are the skip count. */
+     * prompt whose tokens (with [CLS]) are the skip count. Prompt lengths
+     * are passed on only when the Pooling leaves the prompt out, as
+     * Python's collator adds them only then: first a Pooling that keeps it. */
     prompt_of(&c, "{\"anchor\": \"query: \"}", 0, NULL, "anchor", &rc);
     const char *cols[2] = {"anchor", "positive"};
     const char *texts[4] = {"the cat", "a dog", "cat", "dog"};
     size_t lens[4] = {7, 5, 3, 3};
+    CHECK(m.modules[m.pooling_module].pooling.include_prompt == 1);
+    CHECK(stc_collate(&c, NULL, cols, 2, 2, texts, lens, NULL, NULL) == 0);
+    CHECK(c.batch.skip[0] == 0 && c.batch.skip[1] == 0);
+    m.modules[m.pooling_module].pooling.include_prompt = 0;
     CHECK(stc_collate(&c, NULL, cols, 2, 2, texts, lens, NULL, NULL) == 0);
     const stc_token_batch *b = &c.batch;
     CHECK(b->B == 4 && b->cu_seqlens[4] == b->T);

@@ -111,8 +111,13 @@ int stc_collate(stc_collator *c, const char *dataset, const char *const *col_nam
         if ((rc = stc_collator_prompt(c, dataset, col_names[col], &prompt)))
             return rc;
         size_t plen = prompt ? strlen(prompt) : 0;
+        /* Python's collator adds prompt lengths only when the model's
+         * Pooling leaves the prompt out (include_prompt false); so a guide
+         * model (GISTEmbedLoss) reading the same batch sees them only then. */
+        const stc_st_model *m = c->model;
+        int masks = m->pooling_module >= 0 && !m->modules[m->pooling_module].pooling.include_prompt;
         int skip = 0;
-        if (plen && (rc = prompt_tokens(c, prompt, &skip)))
+        if (plen && masks && (rc = prompt_tokens(c, prompt, &skip)))
             return rc;
         for (int i = 0; i < B; i++) {
             int s = col * B + i;

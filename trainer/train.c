@@ -464,16 +464,6 @@ static int loss_allgather_f64(void *ctx, double *out, const double *in, size_t n
  * computed on all embeddings, then each chunk is embedded again (same
  * dropout masks) and backpropagated with its slice of d(embeddings). Memory
  * then grows with the batch only through the embedding matrices. */
-/* Whether the model's Pooling leaves prompt tokens out (include_prompt
- * false): then Python's collator passes prompt lengths on. */
-static int masks_prompt(const stc_st_model *m)
-{
-    for (int k = 0; k < m->n_modules; k++)
-        if (m->modules[k].kind == STC_MODULE_POOLING && !m->modules[k].pooling.include_prompt)
-            return 1;
-    return 0;
-}
-
 int stc_trainer_micro_step(trainer *t, const train_set *s, const size_t *rows, int n, double grad_scale, uint64_t pass_seed,
                       int train, double *loss, long *tokens)
 {
@@ -547,11 +537,6 @@ int stc_trainer_micro_step(trainer *t, const train_set *s, const size_t *rows, i
         for (int a = 0; a < m; a += chunk) {
             int b = a + chunk < m ? a + chunk : m;
             stc_token_batch v = cached ? sub_batch(full, a, b, t->cu_chunk) : *full;
-            /* Python's collator adds prompt lengths only when the model's
-             * own Pooling leaves the prompt out; the guide sees them then
-             * alone (its Pooling decides with its own include_prompt). */
-            if (!masks_prompt(&t->model))
-                v.skip = NULL;
             stc_st_train_forward(s->guide, ops, s->guide_acts, &v, (stc_bert_dropout){0});
             memcpy(t->guide_emb + (size_t)a * Dg, s->guide_acts->emb, sizeof(float) * (size_t)(b - a) * Dg);
         }
