@@ -628,8 +628,7 @@ static int save_due(const trainer *t, int64_t step, int last_in_epoch)
 {
     const stc_training_args *a = t->a;
     if (!strcmp(a->save_strategy, "steps")) {
-        int64_t every = a->save_steps >= 1 ? (int64_t)a->save_steps : (int64_t)ceil(a->save_steps * (double)t->total);
-        return (every > 0 && step % every == 0) || step == t->total;
+        return stc_trainer_every(a->save_steps, step, t->total) || step == t->total;
     }
     if (!strcmp(a->save_strategy, "epoch"))
         return last_in_epoch;
@@ -1065,6 +1064,13 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
     term_installed = 1;
     t.profile = getenv("STC_PROFILE") != NULL;
     t.debug_rows = getenv("STC_DEBUG_ROWS");
+    /* Fault injection for the tests of a lost rank (SIGKILL) and of
+     * preemption (SIGTERM): STC_FAULT_KILL_AFTER_STEPS=k and
+     * STC_FAULT_SIGTERM_AFTER_STEPS=k make the last rank raise the signal
+     * after k optimizer steps. */
+    const char *fk = getenv("STC_FAULT_KILL_AFTER_STEPS"), *ft = getenv("STC_FAULT_SIGTERM_AFTER_STEPS");
+    t.fault_kill_after = fk ? atol(fk) : 0;
+    t.fault_term_after = ft ? atol(ft) : 0;
     t.t0 = stc_now_s();
     train_pos *pos = &t.pos;
     double step_loss = 0.0, last_norm = 0.0;
@@ -1159,25 +1165,16 @@ int stc_train_run(const stc_train_config *cfg, const stc_comm *comm)
             pos->epoch = last_in_epoch ? epoch + 1 : epoch;
             pos->next_batch = last_in_epoch ? 0 : (int64_t)bi + 1;
             stc_comm_set_step(step);
-            /* Fault injection for the tests of a lost rank: with
-             * STC_FAULT_KILL_AFTER_STEPS=k the last rank kills itself
-             * (SIGKILL) after k optimizer steps ... */
-            const char *fk = getenv("STC_FAULT_KILL_AFTER_STEPS");
-            if (fk && comm->rank == comm->world - 1 && step == atol(fk))
+            if (comm->rank == comm->world - 1 && step == t.fault_kill_after)
                 raise(SIGKILL);
-            /* ... and with STC_FAULT_SIGTERM_AFTER_STEPS=k it gets SIGTERM
-             * (preemption), which every rank sees at the next step. */
-            const char *ft = getenv("STC_FAULT_SIGTERM_AFTER_STEPS");
-            if (ft && comm->rank == comm->world - 1 && step == atol(ft))
-                raise(SIGTERM);
+            if (comm->rank == comm->world - 1 && step == t.fault_term_after)
+                raise(SIGTERM); /* every rank sees it at the next step */
             step_loss = 0.0;
             for (int k = 0; k < t.n_comp; k++)
                 t.comp_step[k] = 0.0;
             double epoch_f = epoch + (double)(bi + 1) / (double)n_batches;
             show_progress(&t, step, total, sc[0], stc_adamw_group_lr(&t.opt, 0, factor));
-            int log_now = (!strcmp(a->logging_strategy, "steps") &&
-                           ((a->logging_steps >= 1 && step % (int64_t)a->logging_steps == 0) ||
-                            (a->logging_steps < 1 && step % (int64_t)ceil(a->logging_steps * (double)total) == 0))) ||
+            int log_now = (!strcmp(a->logging_strategy, "steps") && stc_trainer_every(a->logging_steps, step, total)) ||
                           (a->logging_first_step && step == 1) || step == total ||
                           (!strcmp(a->logging_strategy, "epoch") && last_in_epoch);
             if (log_now && strcmp(a->logging_strategy, "no") != 0) {

@@ -77,10 +77,8 @@ static int eval_loss(trainer *t, int set, double *out)
 int stc_trainer_eval_due(const trainer *t, int64_t step, int last_in_epoch)
 {
     const stc_training_args *a = t->a;
-    if (!strcmp(a->eval_strategy, "steps")) {
-        int64_t every = a->eval_steps >= 1 ? (int64_t)a->eval_steps : (int64_t)ceil(a->eval_steps * (double)t->total);
-        return every > 0 && step % every == 0;
-    }
+    if (!strcmp(a->eval_strategy, "steps"))
+        return stc_trainer_every(a->eval_steps, step, t->total);
     return !strcmp(a->eval_strategy, "epoch") && last_in_epoch;
 }
 

@@ -19,6 +19,7 @@
 #include "trainer/training_args.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -122,6 +123,9 @@ typedef struct {
     /* STC_DEBUG_ROWS=PATH (the tests of rank-local negatives): each
      * micro-batch's dataset rows are appended, a line each, to PATH.<rank>. */
     const char *debug_rows;
+    /* Fault injection for the tests (read once): the last rank raises
+     * SIGKILL / SIGTERM after this many optimizer steps; 0: never. */
+    int64_t fault_kill_after, fault_term_after;
     /* Where the loop stands and what it has summed since the last log
      * line: what a checkpoint must hold to continue exactly. */
     train_pos pos;
@@ -135,6 +139,15 @@ typedef struct {
     int64_t best_step;
     char *best_ckpt;      /* output_dir/checkpoint-<best_step> once saved, else NULL */
 } trainer;
+
+/* Python's "every N steps" (logging_steps, eval_steps, save_steps): N
+ * itself when >= 1, else that fraction of the run's steps rounded up
+ * (transformers). 1 when step falls on it. */
+static inline int stc_trainer_every(double n, int64_t step, int64_t total)
+{
+    int64_t every = n >= 1 ? (int64_t)n : (int64_t)ceil(n * (double)total);
+    return every > 0 && step % every == 0;
+}
 
 /* One micro-batch of set s's rows (train.c): collate, forward, loss and,
  * when train, backward into the gradients with grad_scale and dropout from
