@@ -3,6 +3,8 @@
 #   py         Debian's python3 with numpy and h5py (scripts/setup)
 #   ok / fail  count a passed / failed check (fail prints why)
 #   finish     prints the counts and returns non-zero if a check failed
+#   mpi N CMD...
+#              CMD on N Open MPI ranks of this machine, one thread each
 #   make_pairs FILE N
 #              N (anchor, positive) rows of JSONL: "a sentence about the
 #              <word> number <i>" and "<word> <i>", ten words in turn
@@ -15,6 +17,7 @@ trap '[ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
 fails=0; passes=0
 ok()   { passes=$((passes+1)); }
 fail() { fails=$((fails+1)); echo "FAIL: $*" >&2; }
+mpi() { mpirun --oversubscribe --allow-run-as-root -np "$1" -x OMP_NUM_THREADS=1 -x OPENBLAS_NUM_THREADS=1 "${@:2}"; }
 finish() {
   echo "$1: $passes passed, $fails failed"
   [ "$fails" -eq 0 ]

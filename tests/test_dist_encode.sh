@@ -9,14 +9,8 @@
 # usage: test_dist_encode.sh STC_BINARY   (run from tests/)
 set -uo pipefail
 stc=$1
-py=/usr/bin/python3
 model=$PWD/fixtures/encode/tiny-bert
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0; passes=0
-ok()   { passes=$((passes+1)); }
-fail() { fails=$((fails+1)); echo "FAIL: $*" >&2; }
-mpi() { mpirun --oversubscribe --allow-run-as-root -np "$1" -x OMP_NUM_THREADS=1 -x OPENBLAS_NUM_THREADS=1 "${@:2}"; }
+. "$(dirname "$0")/lib.sh"
 
 # 2,500 varied texts from the tokenizer fixtures, as JSONL.
 $py - fixtures/tokenizer/texts.jsonl "$tmp/in.jsonl" <<'PY'
@@ -81,5 +75,4 @@ grep -q "resuming" "$tmp/resume.log" && ok || fail "the rerun did not resume: $(
 same "$tmp/e1.h5" "$tmp/k.h5" && ok || fail "the resumed file differs from an uninterrupted run"
 [ ! -e "$tmp/k.h5.tmp" ] && ok || fail ".tmp left after the resumed run"
 
-echo "test_dist_encode: $passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish test_dist_encode

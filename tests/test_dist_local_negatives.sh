@@ -10,15 +10,8 @@
 # usage: test_dist_local_negatives.sh STC_BINARY   (run from tests/)
 set -uo pipefail
 stc=$1
-py=/usr/bin/python3
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-cp -r fixtures/encode/tiny-bert "$tmp/model"
-$py - "$tmp/model/config.json" <<'PY'
-import json, sys
-c = json.load(open(sys.argv[1])); c["hidden_dropout_prob"] = 0.0; c["attention_probs_dropout_prob"] = 0.0
-json.dump(c, open(sys.argv[1], "w"))
-PY
+. "$(dirname "$0")/lib.sh"
+nodropout_model fixtures/encode/tiny-bert "$tmp/model"
 cp fixtures/train/mnrl/train.jsonl "$tmp/"
 cd "$tmp" || exit 1
 cfg() { # dataset batch out

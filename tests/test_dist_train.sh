@@ -20,22 +20,13 @@
 # usage: test_dist_train.sh STC_BINARY   (run from tests/)
 set -uo pipefail
 stc=$1
-py=/usr/bin/python3
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0; passes=0
-cp -r fixtures/encode/tiny-bert "$tmp/model"
-$py - "$tmp/model/config.json" <<'PY'
-import json, sys
-c = json.load(open(sys.argv[1])); c["hidden_dropout_prob"] = 0.0; c["attention_probs_dropout_prob"] = 0.0
-json.dump(c, open(sys.argv[1], "w"))
-PY
+. "$(dirname "$0")/lib.sh"
+nodropout_model fixtures/encode/tiny-bert "$tmp/model"
 cp fixtures/train/mnrl/config.json fixtures/train/mnrl/train.jsonl "$tmp/"
 cp fixtures/train/cosent/config.json "$tmp/cosent.json"
 cp fixtures/train/cosent/train.jsonl "$tmp/cosent.jsonl"
 fixtures=$PWD/fixtures
 cd "$tmp" || exit 1
-mpi() { mpirun --oversubscribe --allow-run-as-root -np "$1" -x OMP_NUM_THREADS=1 -x OPENBLAS_NUM_THREADS=1 "${@:2}"; }
 
 # compare NAME DIR1 DIR2: logs and final weights of two runs agree.
 compare() {
@@ -159,5 +150,4 @@ print(f"  GIST with contrast_anchors, step 1: 2 ranks {b[0]:.6f} vs 1 rank {a[0]
 assert len(a) == len(b) == 2 and abs(a[0] - b[0]) > 1e-4 * abs(a[0])
 PY
 
-echo "test_dist_train: $passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish test_dist_train

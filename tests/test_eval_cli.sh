@@ -9,14 +9,8 @@
 # usage: test_eval_cli.sh STC_BINARY   (run from tests/)
 set -uo pipefail
 stc=$1
-py=/usr/bin/python3
 model=fixtures/encode/tiny-bert-dense
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0; passes=0
-ok()   { passes=$((passes+1)); }
-fail() { fails=$((fails+1)); echo "FAIL: $*" >&2; }
-mpi() { mpirun --oversubscribe --allow-run-as-root -np "$1" -x OMP_NUM_THREADS=1 -x OPENBLAS_NUM_THREADS=1 "${@:2}"; }
+. "$(dirname "$0")/lib.sh"
 
 # Every tiny-bert-dense case's evaluators in one list, and the metrics Python's
 # SequentialEvaluator of that list returns (a later evaluator's key wins
@@ -142,5 +136,4 @@ assert not bad, bad
 print("stc eval = ir_eval.py:", ", ".join(f"{k} {v}" for k, v in ref.items()))
 PY
 
-echo "$passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish test_eval_cli

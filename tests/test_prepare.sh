@@ -15,7 +15,6 @@
 set -uo pipefail
 stc=$1
 . "$(dirname "$0")/lib.sh"
-mpi() { mpirun --oversubscribe --allow-run-as-root -np "$1" -x OMP_NUM_THREADS=1 -x OPENBLAS_NUM_THREADS=1 "${@:2}"; }
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 model=$PWD/fixtures/encode/tiny-bert
 fix=$tmp/fix   # copies: opening a dataset writes its row index beside it

@@ -6,12 +6,7 @@
 set -uo pipefail
 stc=$1
 fx=fixtures/router
-py=/usr/bin/python3   # Debian's python3 with python3-h5py (scripts/setup)
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0; passes=0
-ok()   { passes=$((passes+1)); }
-fail() { fails=$((fails+1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/lib.sh"
 
 # The fixture's texts, one per line, as JSONL (one is empty).
 $py - "$fx/expected.json" "$tmp/in.jsonl" <<'PY' || fail "writing the input"
@@ -58,5 +53,4 @@ d=$("$stc" tokenize --model $fx/model --input "$tmp/long.txt" --task document 2>
 if [ "$(echo "$q" | tr -cd , | wc -c)" -eq 15 ] && [ "$(echo "$d" | tr -cd , | wc -c)" -gt 15 ]; then ok
 else fail "tokenize --task: query $q, document $d: $(cat "$tmp/err")"; fi
 
-echo "test_router_cli: $passes passed, $fails failed"
-[ $fails -eq 0 ]
+finish test_router_cli

@@ -40,13 +40,10 @@
 # usage: test_router_train.sh STC_BINARY   (run from tests/)
 set -uo pipefail
 stc=$1
-py=/usr/bin/python3   # Debian's python3 with numpy and h5py (scripts/setup)
 export STC_TESTS_DIR=$PWD   # parity_common.py (run from tests/)
 fix=$PWD/fixtures/router_train
 model=$PWD/fixtures/router/model
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0; passes=0
+. "$(dirname "$0")/lib.sh"
 
 # A copy of the Router model with dropout 0 in every routed BERT, as
 # tools/make_router_train_fixtures.py makes it.
@@ -227,5 +224,4 @@ expect "column without a task, no default route" 2 'router_mapping: column "nega
   "$stc" train cfg.json --router_mapping '{"anchor": "query", "positive": "document"}'
 [ ! -e none ] && passes=$((passes+1)) || { fails=$((fails+1)); echo "FAIL: a failed config created output_dir" >&2; }
 
-echo "test_router_train: $passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish test_router_train
