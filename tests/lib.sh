@@ -17,7 +17,7 @@ trap '[ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
 fails=0; passes=0
 ok()   { passes=$((passes+1)); }
 fail() { fails=$((fails+1)); echo "FAIL: $*" >&2; }
-mpi() { mpirun --oversubscribe --allow-run-as-root -np "$1" -x OMP_NUM_THREADS=1 -x OPENBLAS_NUM_THREADS=1 "${@:2}"; }
+mpi() { mpirun --oversubscribe --allow-run-as-root --bind-to none -np "$1" -x OMP_NUM_THREADS=1 -x OPENBLAS_NUM_THREADS=1 "${@:2}"; }
 finish() {
   echo "$1: $passes passed, $fails failed"
   [ "$fails" -eq 0 ]

@@ -15,7 +15,6 @@ stc=$1
 . "$(dirname "$0")/lib.sh"
 model=$PWD/fixtures/encode/tiny-bert
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
-mpirun=(mpirun --oversubscribe --allow-run-as-root --bind-to none -x OMP_NUM_THREADS=1 -x OPENBLAS_NUM_THREADS=1)
 
 make_pairs "$tmp/train.jsonl" 40
 # 40 rows, batch 4: 10 steps an epoch, 20 in all; checkpoints every 4 steps
@@ -100,18 +99,18 @@ else fail "SIGTERM run exited $?: $(cat "$tmp/err")"; fi
 # 5. Two ranks: killed after 7 steps (checkpoint-6 of a save every 3),
 # resumed on two ranks equals the uninterrupted two-rank run; a SIGTERM to
 # one rank checkpoints both.
-"${mpirun[@]}" -np 2 "$stc" train "$tmp/cfg.json" --output_dir "$tmp/ref2" --save_steps 3 >/dev/null 2>&1 \
+mpi 2 "$stc" train "$tmp/cfg.json" --output_dir "$tmp/ref2" --save_steps 3 >/dev/null 2>&1 \
   || fail "2-rank reference run"
 [ -f "$tmp/ref2/checkpoint-6/optimizer-rank00001-of-00002.bin" ] && ok || fail "2 ranks: no shard of rank 1"
-STC_FAULT_KILL_AFTER_STEPS=7 "${mpirun[@]}" -x STC_FAULT_KILL_AFTER_STEPS -np 2 "$stc" train "$tmp/cfg.json" \
+STC_FAULT_KILL_AFTER_STEPS=7 mpi 2 -x STC_FAULT_KILL_AFTER_STEPS "$stc" train "$tmp/cfg.json" \
   --output_dir "$tmp/k2" --save_steps 3 >/dev/null 2>&1 && fail "2 ranks: the killed run exited 0"
-"${mpirun[@]}" -np 2 "$stc" train "$tmp/cfg.json" --output_dir "$tmp/k2" --save_steps 3 --resume_from_checkpoint true \
+mpi 2 "$stc" train "$tmp/cfg.json" --output_dir "$tmp/k2" --save_steps 3 --resume_from_checkpoint true \
   >/dev/null 2>"$tmp/err" || fail "2 ranks: resume: $(cat "$tmp/err")"
 same_run "$tmp/ref2" "$tmp/k2" && ok || fail "2 ranks: resumed run differs from the uninterrupted one"
-STC_FAULT_SIGTERM_AFTER_STEPS=4 "${mpirun[@]}" -x STC_FAULT_SIGTERM_AFTER_STEPS -np 2 "$stc" train "$tmp/cfg.json" \
+STC_FAULT_SIGTERM_AFTER_STEPS=4 mpi 2 -x STC_FAULT_SIGTERM_AFTER_STEPS "$stc" train "$tmp/cfg.json" \
   --output_dir "$tmp/t2" --save_steps 3 >/dev/null 2>"$tmp/err" && [ -d "$tmp/t2/checkpoint-5" ] && ok \
   || fail "2 ranks: SIGTERM: $(cat "$tmp/err")"
-"${mpirun[@]}" -np 2 "$stc" train "$tmp/cfg.json" --output_dir "$tmp/t2" --save_steps 3 --resume_from_checkpoint true \
+mpi 2 "$stc" train "$tmp/cfg.json" --output_dir "$tmp/t2" --save_steps 3 --resume_from_checkpoint true \
   >/dev/null 2>&1
 same_run "$tmp/ref2" "$tmp/t2" && ok || fail "2 ranks: resumed after SIGTERM differs"
 
@@ -123,7 +122,7 @@ same_run "$tmp/ref2" "$tmp/t2" && ok || fail "2 ranks: resumed after SIGTERM dif
 nodropout_model "$model" "$tmp/nd"
 # gather_across_devices: 2 ranks x 4 then train exactly as 1 rank x 8.
 nd=(--model "$tmp/nd" --save_steps 3 --loss '{"type": "MultipleNegativesRankingLoss", "gather_across_devices": true}')
-"${mpirun[@]}" -np 2 "$stc" train "$tmp/cfg.json" "${nd[@]}" --output_dir "$tmp/nd2" >/dev/null 2>&1 || fail "2-rank run, dropout off"
+mpi 2 "$stc" train "$tmp/cfg.json" "${nd[@]}" --output_dir "$tmp/nd2" >/dev/null 2>&1 || fail "2-rank run, dropout off"
 "$stc" train "$tmp/cfg.json" "${nd[@]}" --per_device_train_batch_size 8 --output_dir "$tmp/nd1" 2>/dev/null || fail "1-rank run"
 # close_run A B: final weights within 1e-5, logged losses within 1e-5
 # relative. attention.self.key.bias is bounded apart (1e-3): its true
@@ -150,7 +149,7 @@ mkdir -p "$tmp/w21" && cp -r "$tmp/nd2/checkpoint-6" "$tmp/w21/"
 grep -q "written by 2 rank(s), this run has 1: optimizer state re-sharded" "$tmp/err" && close_run "$tmp/nd2" "$tmp/w21" \
   && ok || fail "2 ranks resumed on 1 differ from the uninterrupted run: $(cat "$tmp/err")"
 mkdir -p "$tmp/w12" && cp -r "$tmp/nd1/checkpoint-6" "$tmp/w12/"
-"${mpirun[@]}" -np 2 "$stc" train "$tmp/cfg.json" "${nd[@]}" --output_dir "$tmp/w12" --resume_from_checkpoint true \
+mpi 2 "$stc" train "$tmp/cfg.json" "${nd[@]}" --output_dir "$tmp/w12" --resume_from_checkpoint true \
   >/dev/null 2>"$tmp/err" || fail "1 -> 2 ranks resume: $(cat "$tmp/err")"
 close_run "$tmp/nd1" "$tmp/w12" && ok || fail "1 rank resumed on 2 differs from the uninterrupted run"
 "$stc" train "$tmp/cfg.json" "${nd[@]}" --output_dir "$tmp/w21" --resume_from_checkpoint "$tmp/nd2/checkpoint-6" 2>"$tmp/err"
@@ -239,7 +238,9 @@ done
 # 13. A real SIGTERM sent to mpirun (as a scheduler's preemption does):
 # Open MPI forwards it to every rank; they checkpoint together, and no final
 # model is written. (mpirun itself then exits non-zero.)
-"${mpirun[@]}" -np 2 "$stc" train "$tmp/cfg.json" --output_dir "$tmp/sig" --num_train_epochs 1000 --save_steps 1000000 \
+# (mpirun itself, not the mpi function: $! must be mpirun's pid)
+mpirun --oversubscribe --allow-run-as-root --bind-to none -np 2 -x OMP_NUM_THREADS=1 \
+  "$stc" train "$tmp/cfg.json" --output_dir "$tmp/sig" --num_train_epochs 1000 --save_steps 1000000 \
   >"$tmp/sig.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 100); do grep -q "stc train: .* steps" "$tmp/sig.log" 2>/dev/null && break; sleep 0.1; done

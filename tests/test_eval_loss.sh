@@ -15,7 +15,6 @@ stc=$1
 . "$(dirname "$0")/lib.sh"
 model=$PWD/fixtures/encode/tiny-bert
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
-mpirun=(mpirun --oversubscribe --allow-run-as-root --bind-to none -x OMP_NUM_THREADS=1 -x OPENBLAS_NUM_THREADS=1)
 
 # tiny-bert with dropout off: Python's reference ran so, and ranks draw
 # different masks than one rank.
@@ -62,7 +61,7 @@ printf '{"model": "%s", "train_dataset": "%s", "eval_dataset": "%s", "loss": {"t
  "eval_strategy": "steps", "eval_steps": 2, "eval_on_start": true, "save_strategy": "no"}\n' \
   "$tmp/model" "$tmp/sim.jsonl" "$tmp/sim-dev.jsonl" >"$tmp/sim.json"
 "$stc" train "$tmp/sim.json" --output_dir "$tmp/r1" --per_device_eval_batch_size 6 2>"$tmp/err" || fail "1 rank: $(cat "$tmp/err")"
-"${mpirun[@]}" -np 2 "$stc" train "$tmp/sim.json" --output_dir "$tmp/r2" --per_device_eval_batch_size 3 \
+mpi 2 "$stc" train "$tmp/sim.json" --output_dir "$tmp/r2" --per_device_eval_batch_size 3 \
   --per_device_train_batch_size 2 >/dev/null 2>"$tmp/err" || fail "2 ranks: $(cat "$tmp/err")"
 $py - "$tmp/r1/log.jsonl" "$tmp/r2/log.jsonl" <<'PY' && ok || fail "2 ranks x 3 eval rows != 1 rank x 6"
 import json, sys
@@ -120,7 +119,7 @@ assert ts["best_global_step"] == best, (ts["best_global_step"], best)
 assert open(os.path.join(out, "model.safetensors"), "rb").read() == \
     open(os.path.join(out, f"checkpoint-{best}", "model.safetensors"), "rb").read()
 PY
-"${mpirun[@]}" -np 2 "$stc" train "$tmp/sim.json" --model "$emodel" --output_dir "$tmp/ev2" --eval_dataset null \
+mpi 2 "$stc" train "$tmp/sim.json" --model "$emodel" --output_dir "$tmp/ev2" --eval_dataset null \
   --evaluator "$(cat "$tmp/evals.json")" --eval_steps 3 --save_strategy no --max_steps 3 --per_device_train_batch_size 2 \
   >/dev/null 2>"$tmp/err" || fail "2 ranks with evaluators: $(cat "$tmp/err")"
 $py - "$tmp/ev1/log.jsonl" "$tmp/ev2/log.jsonl" <<'PY' && ok || fail "2 ranks log other metrics than 1 rank at step 0"
