@@ -62,3 +62,16 @@ int stc_h5_attr_read_long(hid_t obj, const char *name, long long *value)
         H5Aclose(a);
     return ok ? 0 : -1;
 }
+
+herr_t stc_h5_write_block(hid_t d, hid_t mtype, int rank, const hsize_t *start, const hsize_t *count,
+                          const void *data)
+{
+    hid_t fs = H5Dget_space(d);
+    hid_t ms = H5Screate_simple(rank, count, NULL);
+    herr_t e = H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
+    if (e >= 0)
+        e = H5Dwrite(d, mtype, ms, fs, H5P_DEFAULT, data);
+    H5Sclose(ms);
+    H5Sclose(fs);
+    return e;
+}

@@ -191,25 +191,12 @@ int stc_h5_embeddings_open(stc_h5_embeddings *w, const char *path, size_t n, siz
     return 0;
 }
 
-/* Writes count elements of dataset d starting at start (rank-1 or -2). */
-static herr_t write_block(hid_t d, hid_t mtype, int rank, const hsize_t *start, const hsize_t *count, const void *data)
-{
-    hid_t fs = H5Dget_space(d);
-    hid_t ms = H5Screate_simple(rank, count, NULL);
-    herr_t e = H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
-    if (e >= 0)
-        e = H5Dwrite(d, mtype, ms, fs, H5P_DEFAULT, data);
-    H5Sclose(ms);
-    H5Sclose(fs);
-    return e;
-}
-
 int stc_h5_embeddings_write(stc_h5_embeddings *w, size_t row0, size_t nrows, const void *data)
 {
     if (nrows == 0)
         return 0;
     hsize_t start[2] = {row0, 0}, count[2] = {nrows, w->cols};
-    if (write_block(w->dset, w->ftype, 2, start, count, data) < 0)
+    if (stc_h5_write_block(w->dset, w->ftype, 2, start, count, data) < 0)
         return stc_errorf(STC_ERR_IO, "%s: writing rows %zu..%zu failed", w->tmp_path, row0, row0 + nrows);
     return 0;
 }
@@ -218,7 +205,7 @@ int stc_h5_embeddings_mark_done(stc_h5_embeddings *w, size_t c)
 {
     uint8_t one = 1;
     hsize_t start[1] = {c}, count[1] = {1};
-    if (write_block(w->done, H5T_NATIVE_UINT8, 1, start, count, &one) < 0)
+    if (stc_h5_write_block(w->done, H5T_NATIVE_UINT8, 1, start, count, &one) < 0)
         return stc_errorf(STC_ERR_IO, "%s: recording chunk %zu failed", w->tmp_path, c);
     w->chunk_done[c] = 1;
     return 0;

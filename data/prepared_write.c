@@ -76,15 +76,8 @@ static int write_at(hid_t d, hid_t mt, const void *data, hsize_t at, hsize_t n, 
         if (H5Dset_extent(d, nd) < 0)
             return -1;
     }
-    hid_t fs = H5Dget_space(d);
     hsize_t start[2] = {at, 0}, count[2] = {n, width};
-    hid_t ms = H5Screate_simple(rank, count, NULL);
-    herr_t e = H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
-    if (e >= 0)
-        e = H5Dwrite(d, mt, ms, fs, H5P_DEFAULT, data);
-    H5Sclose(ms);
-    H5Sclose(fs);
-    return e < 0 ? -1 : 0;
+    return stc_h5_write_block(d, mt, rank, start, count, data) < 0 ? -1 : 0;
 }
 
 int stc_prepared_writer_open(stc_prepared_writer **out, const char *path, const stc_prepared_info *info,

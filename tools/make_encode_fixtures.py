@@ -37,7 +37,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 
 import numpy as np
 import torch

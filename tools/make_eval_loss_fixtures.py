@@ -27,7 +27,6 @@ Usage: /work/venv/bin/python tools/make_eval_loss_fixtures.py
 import argparse
 import json
 import os
-import shutil
 import sys
 import tempfile
 

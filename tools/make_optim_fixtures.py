@@ -46,7 +46,6 @@ Usage: /work/venv/bin/python tools/make_optim_fixtures.py [--out tests/fixtures/
 
 import argparse
 import json
-import math
 import os
 import re
 import tempfile

@@ -40,7 +40,6 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 
 import numpy as np
 import torch

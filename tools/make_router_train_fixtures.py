@@ -63,7 +63,6 @@ Usage: /work/venv/bin/python tools/make_router_train_fixtures.py
        [--wordnet /usr/share/wordnet] [--check-stc build/stc]
 """
 
-import argparse
 import json
 import os
 import re
@@ -76,10 +75,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_train_fixtures import (COMMON, TEXTS, pick_synsets, read_nouns, run_trainer,  # noqa: E402
+from make_train_fixtures import (COMMON, TEXTS, fixture_args, run_trainer,  # noqa: E402
                                  write_case_inputs, write_expected, write_safetensors)
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 N_FIRST = 8
 
 MNRL_MAPPING = {"anchor": "query", "positive": "document", "negative": "document"}
@@ -275,19 +273,7 @@ def check_stc(stc, out_dir, model_src):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", default=os.path.join(REPO, "tests/fixtures/router_train"))
-    ap.add_argument("--model", default=os.path.join(REPO, "tests/fixtures/router/model"))
-    ap.add_argument("--wordnet", default="/usr/share/wordnet")
-    ap.add_argument("--check-stc", metavar="STC")
-    a = ap.parse_args()
-
-    import transformers
-    transformers.logging.set_verbosity_error()
-    nouns = read_nouns(a.wordnet)
-    os.makedirs(a.out, exist_ok=True)
-    with open(os.path.join(a.out, "texts.txt"), "w") as f:
-        f.write("".join(t + "\n" for t in TEXTS))
+    a, nouns = fixture_args(__doc__.split("\n")[0], "tests/fixtures/router_train", "tests/fixtures/router/model")
     for name, spec in CASES.items():
         d = os.path.join(a.out, name)
         if os.path.isdir(d):

@@ -458,11 +458,15 @@ def write_expected(d, exp):
         f.write("\n")
 
 
-def main():
+def fixture_args(description, out, model):
+    """The training fixture generators' command line (--out, --model,
+    --wordnet, --check-stc; defaults relative to the repository): returns
+    the arguments and the WordNet nouns, with --out made and texts.txt
+    written in it."""
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", default=os.path.join(here, "tests/fixtures/train"))
-    ap.add_argument("--model", default=os.path.join(here, "tests/fixtures/encode/tiny-bert"))
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--out", default=os.path.join(here, out))
+    ap.add_argument("--model", default=os.path.join(here, model))
     ap.add_argument("--wordnet", default="/usr/share/wordnet")
     ap.add_argument("--check-stc", metavar="STC")
     a = ap.parse_args()
@@ -473,6 +477,11 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.out, "texts.txt"), "w") as f:
         f.write("".join(t + "\n" for t in TEXTS))
+    return a, nouns
+
+
+def main():
+    a, nouns = fixture_args(__doc__.split("\n")[0], "tests/fixtures/train", "tests/fixtures/encode/tiny-bert")
     for name, spec in CASES.items():
         d = os.path.join(a.out, name)
         os.makedirs(d, exist_ok=True)
