@@ -507,7 +507,8 @@ int stc_trainer_micro_step(trainer *t, const train_set *s, const size_t *rows, i
                 return rc;
         }
     }
-    t->data_s += stc_now_s() - t_data;
+    if (train) /* the step's data share leaves evaluation out */
+        t->data_s += stc_now_s() - t_data;
     const stc_ops *ops = stc_ops_cpu();
     int D = t->model.dim, n_texts = s->n_cols * n;
     int cached = stc_loss_spec_is_cached(&s->loss);

@@ -47,7 +47,6 @@ static int eval_loss(trainer *t, int set, double *out)
     const train_set *s = &t->eval_sets[set];
     const stc_epoch_plan *plan = &t->eval_plans[set];
     double sums[2] = {0.0, 0.0}; /* rows x loss, rows */
-    double data_s = t->data_s;   /* the step's data share leaves evaluation out */
     int rc = 0;
     for (size_t bi = 0; bi < stc_epoch_plan_num_batches(plan) && !rc; bi++) {
         const int64_t *grow;
@@ -66,7 +65,6 @@ static int eval_loss(trainer *t, int set, double *out)
             sums[1] += (double)gn;
         }
     }
-    t->data_s = data_s;
     if (!rc && c->world > 1)
         rc = stc_comm_allreduce_sum_f64(c, sums, 2);
     *out = sums[1] > 0 ? sums[0] / sums[1] : NAN;

@@ -152,7 +152,7 @@ static inline int stc_trainer_every(double n, int64_t step, int64_t total)
 /* One micro-batch of set s's rows (train.c): collate, forward, loss and,
  * when train, backward into the gradients with grad_scale and dropout from
  * pass_seed; without train (evaluation) no dropout, no backward, no
- * gathering across ranks. */
+ * gathering across ranks, and no time counted in the data share. */
 int stc_trainer_micro_step(trainer *t, const train_set *s, const size_t *rows, int n, double grad_scale,
                            uint64_t pass_seed, int train, double *loss, long *tokens);
 
