@@ -11,29 +11,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-int stc_mkdir_p(const char *dir)
-{
-    char *p = strdup(dir);
-    if (!p)
-        return stc_errorf(STC_ERR_NOMEM, "out of memory");
-    for (char *s = p + 1; *s; s++) {
-        if (*s != '/')
-            continue;
-        *s = '\0';
-        if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-            int rc = stc_errorf(STC_ERR_IO, "%s: cannot create directory: %s", p, strerror(errno));
-            free(p);
-            return rc;
-        }
-        *s = '/';
-    }
-    int rc = 0;
-    if (mkdir(p, 0755) != 0 && errno != EEXIST)
-        rc = stc_errorf(STC_ERR_IO, "%s: cannot create directory: %s", p, strerror(errno));
-    free(p);
-    return rc;
-}
-
 /* Weight files are written from the slab, never copied. */
 static int is_weight_file(const char *name)
 {

@@ -21,9 +21,6 @@ extern "C" {
  * are replaced, other files left alone). */
 int stc_st_model_save(const stc_st_model *m, const char *out_dir);
 
-/* Creates dir and its missing parents (mkdir -p). */
-int stc_mkdir_p(const char *dir);
-
 #ifdef __cplusplus
 }
 #endif

@@ -5,7 +5,6 @@
  * rotation keeps the best checkpoint. */
 #include "check.h"
 #include "dist/comm.h"
-#include "model/st_save.h"
 #include "trainer/checkpoint.h"
 #include "util/error.h"
 #include "util/fileio.h"

@@ -4,7 +4,6 @@
  * is new, then one row per call, appended. Values are printed as Python's
  * str() prints them, so the files are interchangeable with Python's.
  */
-#include "model/st_save.h"
 #include "trainer/eval_internal.h"
 #include "util/error.h"
 #include "util/fileio.h"

@@ -28,6 +28,9 @@ int stc_fsync_parent_dir(const char *path);
 int stc_is_file(const char *path);
 int stc_is_dir(const char *path);
 
+/* Creates dir and its missing parents (mkdir -p). */
+int stc_mkdir_p(const char *dir);
+
 /* Removes path and everything under it (rm -rf); a missing path is not an
  * error. */
 int stc_remove_tree(const char *path);
